@@ -1,0 +1,213 @@
+"""The catalogue of event types: validation of payloads, upcasting of old versions, and
+custom types registered at run time."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields
+
+from .builtin_types import BUILTIN_VERSIONS, REFERENCE_FIELDS, UPCASTERS, EventSchema
+from .errors import EventValidationError, TypeRegistrationError, UnknownEventTypeError
+from .fields import DateText, Int64, JsonObject, Number, StrictBoolean, Text, WhenText, text_list
+from .metadata import METADATA_SCHEMA
+
+TYPE_NAME = re.compile(r"^[A-Z][A-Za-z0-9]{2,63}$")
+FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+#: custom field type name → factory of the marshmallow field.
+FIELD_TYPES: dict[str, Callable[..., fields.Field]] = {
+    "string": lambda **kw: Text(max_length=5000, **kw),
+    "integer": lambda **kw: Int64(**kw),
+    "number": lambda **kw: Number(**kw),
+    "boolean": lambda **kw: StrictBoolean(**kw),
+    "date": lambda **kw: DateText(**kw),
+    "datetime": lambda **kw: WhenText(**kw),
+    "string_list": lambda **kw: text_list(**kw),
+    "object": lambda **kw: JsonObject(**kw),
+}
+_FIELD_TYPE_OF = [
+    (StrictBoolean, "boolean"), (Int64, "integer"), (Number, "number"), (DateText, "date"),
+    (WhenText, "datetime"), (fields.List, "string_list"), (JsonObject, "object"), (Text, "string"),
+]
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class EventType:
+    """One event type at its current schema version."""
+
+    name: str
+    version: int
+    schemas: tuple[Schema, ...]
+    builtin: bool
+    description: str = ""
+
+    @property
+    def schema(self) -> Schema:
+        return self.schemas[-1]
+
+    def field_specs(self) -> dict[str, dict[str, Any]]:
+        """The current fields as {name: {"type", "required"}}."""
+        out: dict[str, dict[str, Any]] = {}
+        for name, field in self.schema.fields.items():
+            kind = next((k for cls, k in _FIELD_TYPE_OF if isinstance(field, cls)), "string")
+            out[name] = {"type": kind, "required": bool(field.required)}
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "schema_version": self.version,
+            "builtin": self.builtin,
+            "description": self.description,
+            "fields": self.field_specs(),
+        }
+
+
+def flatten_errors(messages: Any, prefix: str) -> dict[str, list[str]]:
+    """Turn marshmallow's nested messages into {"a.b.0.c": [...]} paths."""
+    out: dict[str, list[str]] = {}
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            path = prefix if key == "_schema" else f"{prefix}.{key}" if prefix else str(key)
+            for p, msgs in flatten_errors(value, path).items():
+                out.setdefault(p, []).extend(msgs)
+    elif isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        out[prefix] = list(messages)
+    else:
+        out[prefix] = [str(messages)]
+    return out
+
+
+def build_custom_schema(name: str, spec_fields: dict[str, dict[str, Any]]) -> Schema:
+    """Make a strict schema from a custom type's field spec."""
+    declared = {
+        fname: FIELD_TYPES[f["type"]](required=bool(f.get("required", False)), allow_none=not f.get("required", False))
+        for fname, f in spec_fields.items()
+    }
+    return EventSchema.from_dict(declared, name=name)()
+
+
+def check_type_spec(spec: Any) -> tuple[str, dict[str, dict[str, Any]], str]:
+    """Validate a custom type registration. Raises EventValidationError naming each bad field."""
+    errors: dict[str, list[str]] = {}
+    if not isinstance(spec, dict):
+        raise EventValidationError({"": ["must be an object"]})
+    name, raw_fields, description = spec.get("name"), spec.get("fields"), spec.get("description", "")
+    for key in set(spec) - {"name", "fields", "description"}:
+        errors[key] = ["Unknown field."]
+    if not isinstance(name, str) or not TYPE_NAME.match(name):
+        errors["name"] = ["must be 3-64 letters/digits starting with a capital (PascalCase)"]
+    if not isinstance(description, str) or len(description) > 2000 or "\x00" in description:
+        errors["description"] = ["must be a string of at most 2000 characters"]
+    clean: dict[str, dict[str, Any]] = {}
+    if not isinstance(raw_fields, dict) or not 1 <= len(raw_fields) <= 100:
+        errors["fields"] = ["must be an object of 1-100 fields: {name: {type, required}}"]
+    else:
+        for fname, f in raw_fields.items():
+            path = f"fields.{fname}"
+            if not isinstance(fname, str) or not FIELD_NAME.match(fname):
+                errors[path] = ["field names are snake_case, 1-64 characters"]
+            elif not isinstance(f, dict) or set(f) - {"type", "required"}:
+                errors[path] = ["must be an object with `type` and optional `required`"]
+            elif f.get("type") not in FIELD_TYPES:
+                errors[f"{path}.type"] = [f"must be one of {', '.join(sorted(FIELD_TYPES))}"]
+            elif not isinstance(f.get("required", False), bool):
+                errors[f"{path}.required"] = ["must be true or false"]
+            else:
+                clean[fname] = {"type": f["type"], "required": f.get("required", False)}
+    if errors:
+        raise EventValidationError(errors)
+    return name, clean, description
+
+
+class Catalogue:
+    """Known event types by name; validates payloads and upcasts old versions on read."""
+
+    def __init__(self) -> None:
+        self._types: dict[str, EventType] = {}
+        self._upcasters: dict[tuple[str, int], Upcaster] = dict(UPCASTERS)
+        for name, versions in BUILTIN_VERSIONS.items():
+            self._types[name] = EventType(name, len(versions), tuple(s() for s in versions), True,
+                                          (versions[-1].__doc__ or "").strip())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._types
+
+    def get(self, name: str) -> EventType:
+        """The type called `name`. Raises UnknownEventTypeError."""
+        try:
+            return self._types[name]
+        except KeyError:
+            raise UnknownEventTypeError(f"unknown event type {name!r}") from None
+
+    def all(self) -> list[EventType]:
+        return sorted(self._types.values(), key=lambda t: t.name)
+
+    def add_custom(self, name: str, spec_fields: dict[str, dict[str, Any]], description: str = "") -> EventType:
+        """Add a custom type (already checked by `check_type_spec`). Re-adding the same spec is a
+        no-op; a different spec under a taken name raises TypeRegistrationError."""
+        existing = self._types.get(name)
+        if existing is not None:
+            if existing.builtin:
+                raise TypeRegistrationError(f"{name!r} is a built-in event type")
+            if existing.field_specs() != spec_fields:
+                raise TypeRegistrationError(
+                    f"event type {name!r} is already registered with different fields;"
+                    " choose a new name (stored events must keep their meaning)"
+                )
+            return existing
+        event_type = EventType(name, 1, (build_custom_schema(name, spec_fields),), False, description)
+        self._types[name] = event_type
+        return event_type
+
+    def validate(self, type_name: Any, data: Any, schema_version: int | None, path: str) -> tuple[int, dict[str, Any]]:
+        """Validate a payload and return (current schema version, loaded data).
+
+        A payload written for an older schema version is validated against that version and
+        upcast. Raises EventValidationError (paths start with `path`) or UnknownEventTypeError.
+        """
+        if not isinstance(type_name, str) or type_name not in self._types:
+            raise EventValidationError({f"{path}.type": [f"unknown event type {type_name!r}"]})
+        event_type = self._types[type_name]
+        version = event_type.version if schema_version is None else schema_version
+        if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= event_type.version:
+            raise EventValidationError(
+                {f"{path}.schema_version": [f"{type_name} has schema versions 1-{event_type.version}"]}
+            )
+        try:
+            loaded = event_type.schemas[version - 1].load(data)
+        except ValidationError as e:
+            raise EventValidationError(flatten_errors(e.messages, f"{path}.data")) from None
+        return event_type.version, self.upcast(type_name, version, loaded)
+
+    def upcast(self, type_name: str, version: int, data: dict[str, Any]) -> dict[str, Any]:
+        """Apply the upcasters from `version` to the current one."""
+        current = self._types[type_name].version if type_name in self._types else version
+        while version < current:
+            data = self._upcasters[(type_name, version)](data)
+            version += 1
+        return data
+
+    def needs_upcast(self, type_name: str, version: int) -> bool:
+        event_type = self._types.get(type_name)
+        return event_type is not None and version < event_type.version
+
+    @staticmethod
+    def validate_metadata(metadata: Any, path: str) -> dict[str, Any]:
+        """Validate event metadata. Raises EventValidationError."""
+        if metadata is None or metadata == {}:
+            return {}
+        try:
+            return dict(METADATA_SCHEMA.load(metadata))
+        except ValidationError as e:
+            raise EventValidationError(flatten_errors(e.messages, path)) from None
+
+    @staticmethod
+    def reference_fields(data: dict[str, Any]) -> Iterable[str]:
+        """The event ids a payload refers to (they must exist)."""
+        return [data[f] for f in REFERENCE_FIELDS if isinstance(data.get(f), str)]

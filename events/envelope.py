@@ -1,0 +1,180 @@
+"""The event envelope: what a client hands in, what the log records, and the hash chain."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Literal, NamedTuple
+
+from .errors import InvalidStreamNameError
+
+GENESIS_HASH = "0" * 64
+STREAM_NAME = re.compile(r"^[A-Za-z0-9._:][A-Za-z0-9._:-]{0,199}$")
+
+ExpectedVersion = int | Literal["any", "no_stream"]
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event as a client proposes it; the store validates it and fills in the rest."""
+
+    type: str
+    data: dict[str, Any]
+    occurred_at: str
+    id: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    schema_version: int | None = None
+
+
+class RecordedEvent(NamedTuple):
+    """An event as the log holds it, upcast to its type's current schema version.
+
+    A NamedTuple rather than a dataclass: reads build hundreds of thousands per second.
+    """
+
+    position: int
+    id: str
+    stream: str
+    version: int
+    type: str
+    schema_version: int
+    occurred_at: str
+    recorded_at: str
+    data: dict[str, Any]
+    metadata: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """The wire shape of a recorded event (also the JSON Lines export format)."""
+        return {
+            "position": self.position,
+            "id": self.id,
+            "stream": self.stream,
+            "version": self.version,
+            "type": self.type,
+            "schema_version": self.schema_version,
+            "occurred_at": self.occurred_at,
+            "recorded_at": self.recorded_at,
+            "data": self.data,
+            "metadata": self.metadata,
+            "prev_hash": self.prev_hash,
+            "hash": self.hash,
+        }
+
+
+def check_stream_name(stream: object) -> str:
+    """Return the stream name if it follows the rule, else raise InvalidStreamNameError."""
+    if not isinstance(stream, str) or not STREAM_NAME.match(stream):
+        raise InvalidStreamNameError(
+            f"invalid stream name {stream!r}: use 1-200 characters of A-Z a-z 0-9 . _ : -,"
+            " not starting with '-'"
+        )
+    return stream
+
+
+def normalize_event_id(value: object) -> str:
+    """Return the canonical lowercase hyphenated form of a UUID. Raises ValueError."""
+    if not isinstance(value, str):
+        raise ValueError("must be a UUID string")
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise ValueError(f"not a valid UUID: {value!r}") from None
+
+
+def new_event_id() -> str:
+    """A fresh random event id."""
+    return str(uuid.uuid4())
+
+
+def canonical_json(value: Any) -> str:
+    """The one canonical JSON text of a value: sorted keys, no spaces, UTF-8, no NaN."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def chain_hash(
+    prev_hash: str,
+    position: int,
+    event_id: str,
+    stream: str,
+    version: int,
+    event_type: str,
+    schema_version: int,
+    occurred_at: str,
+    recorded_at: str,
+    data_json: str,
+    metadata_json: str,
+) -> str:
+    """SHA-256 of the canonical JSON array [prev_hash, position, id, stream, version, type,
+    schema_version, occurred_at, recorded_at, data, metadata].
+
+    `data_json` and `metadata_json` must already be canonical JSON (as stored), so the
+    array is spliced from text instead of re-encoded: verifying needs no JSON parsing.
+    """
+    head = canonical_json(
+        [prev_hash, position, event_id, stream, version, event_type, schema_version, occurred_at, recorded_at]
+    )
+    document = f"{head[:-1]},{data_json},{metadata_json}]"
+    return hashlib.sha256(document.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """The head of the log: an auditor keeps it to prove later the log was not rewritten."""
+
+    position: int
+    hash: str
+    recorded_at: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"position": self.position, "hash": self.hash, "recorded_at": self.recorded_at}
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    """The result of walking the hash chain."""
+
+    ok: bool
+    events_checked: int
+    first_bad_position: int | None
+    head_hash: str
+    problem: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "events_checked": self.events_checked,
+            "first_bad_position": self.first_bad_position,
+            "head_hash": self.head_hash,
+            "problem": self.problem,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class StreamInfo:
+    """A stream and its current version."""
+
+    stream: str
+    version: int
+    first_position: int
+    last_position: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "stream": self.stream,
+            "version": self.version,
+            "first_position": self.first_position,
+            "last_position": self.last_position,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    """What an append did: the recorded events, and whether they are new (False on a retry)."""
+
+    events: list[RecordedEvent]
+    created: bool

@@ -1,0 +1,406 @@
+"""The SQLite event store: append-only, hash-chained, safe for many processes at once."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from .batch import PreparedEvent, prepare_batch
+from .catalogue import Catalogue, EventType, check_type_spec
+from .clock import Clock, SystemClock
+from .envelope import (
+    GENESIS_HASH,
+    AppendResult,
+    Digest,
+    ExpectedVersion,
+    NewEvent,
+    RecordedEvent,
+    StreamInfo,
+    VerifyReport,
+    canonical_json,
+    chain_hash,
+    check_stream_name,
+    normalize_event_id,
+)
+from .errors import ConcurrencyError, DuplicateEventError, EventLogError, EventValidationError
+from .jsonfast import loads
+from .migrations import migrations
+from .sqlite_db import ConnectionPool, Synchronous, immediate, translate
+from .timefmt import format_instant, parse_instant
+
+COLUMNS = "position, id, stream, version, type, schema_version, occurred_at, recorded_at, data, metadata, prev_hash, hash"
+READ_BATCH = 2000
+SQL_CHUNK = 500
+
+
+class SQLiteEventStore:
+    """The event log in one SQLite file (WAL). Thread- and process-safe; see `EventLog`."""
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        clock: Clock | None = None,
+        busy_timeout: float = 5.0,
+        synchronous: Synchronous = "FULL",
+        migrate: bool = True,
+    ) -> None:
+        self.path = str(path)
+        self.clock: Clock = clock or SystemClock()
+        self.pool = ConnectionPool(self.path, busy_timeout, synchronous)
+        self.catalogue = Catalogue()
+        if migrate:
+            self.migrate()
+        self._load_custom_types()
+
+    # -- connections and schema -------------------------------------------------------------
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection (for read models that live in the same file)."""
+        return self.pool.connection()
+
+    def migrate(self) -> None:
+        """Apply pending migrations under the write lock (safe when processes start together)."""
+        with self._guard(), immediate(self.connection()):
+            migrations.apply(self.pool.database())
+
+    def pending_migrations(self) -> list[str]:
+        with self._guard():
+            return [m.name for m in migrations.pending(self.pool.database())]
+
+    def close(self) -> None:
+        self.pool.close()
+
+    def _guard(self) -> _Translate:
+        return _Translate()
+
+    # -- appending ------------------------------------------------------------------------------
+    def append(self, stream: str, events: Sequence[NewEvent], expected_version: ExpectedVersion = "any") -> AppendResult:
+        """Append a batch atomically: all events or none. See `EventLog.append`."""
+        check_stream_name(stream)
+        _check_expected(expected_version)
+        try:
+            prepared = prepare_batch(self.catalogue, events)
+        except EventValidationError as e:
+            if not any(k.endswith(".type") for k in e.errors):
+                raise
+            self._load_custom_types()  # another process may have registered the type
+            prepared = prepare_batch(self.catalogue, events)
+        conn = self.connection()
+        with self._guard(), immediate(conn):
+            originals = self._recorded_before(conn, stream, prepared)
+            if originals is not None:
+                return AppendResult(originals, created=False)
+            actual = conn.execute("SELECT coalesce(max(version), 0) FROM events WHERE stream = ?", (stream,)).fetchone()[0]
+            if not _version_matches(expected_version, actual):
+                raise ConcurrencyError(stream, expected_version, actual)
+            self._check_references(conn, prepared)
+            recorded = self._write(conn, stream, actual, prepared)
+        return AppendResult(recorded, created=True)
+
+    def _recorded_before(self, conn: sqlite3.Connection, stream: str, prepared: list[PreparedEvent]) -> list[RecordedEvent] | None:
+        """The original records if this batch is a retry; None if it is new.
+
+        Raises DuplicateEventError if an id is reused with other content or the batch mixes
+        recorded and new ids."""
+        client_ids = [p.id for p in prepared if p.client_id]
+        if not client_ids:
+            return None
+        rows = {r["id"]: r for r in self._rows_by_ids(conn, client_ids)}
+        if not rows:
+            return None
+        differing = [p.id for p in prepared if p.id in rows and not p.same_content(stream, rows[p.id])]
+        if differing:
+            raise DuplicateEventError(differing, f"event id {differing[0]} was already recorded with different content")
+        if len(rows) != len(prepared):
+            fresh = [p.id for p in prepared if p.id not in rows]
+            raise DuplicateEventError(
+                fresh,
+                f"{len(rows)} of the {len(prepared)} events were already recorded: retry the original batch"
+                " unchanged, or send the new events with new ids in their own batch",
+            )
+        return [self._decode(rows[p.id]) for p in prepared]
+
+    def _rows_by_ids(self, conn: sqlite3.Connection, ids: list[str]) -> list[sqlite3.Row]:
+        conn_rows: list[sqlite3.Row] = []
+        for start in range(0, len(ids), SQL_CHUNK):
+            chunk = ids[start : start + SQL_CHUNK]
+            cur = conn.execute(f"SELECT {COLUMNS} FROM events WHERE id IN ({','.join('?' * len(chunk))})", chunk)
+            cur.row_factory = sqlite3.Row
+            conn_rows.extend(cur.fetchall())
+        return conn_rows
+
+    def _check_references(self, conn: sqlite3.Connection, prepared: list[PreparedEvent]) -> None:
+        batch_ids = {p.id for p in prepared}
+        wanted = {ref for p in prepared for ref in p.references if ref not in batch_ids}
+        if not wanted:
+            return
+        found: set[str] = set()
+        refs = sorted(wanted)
+        for start in range(0, len(refs), SQL_CHUNK):
+            chunk = refs[start : start + SQL_CHUNK]
+            found.update(r[0] for r in conn.execute(f"SELECT id FROM events WHERE id IN ({','.join('?' * len(chunk))})", chunk))
+        errors: dict[str, list[str]] = {}
+        for i, p in enumerate(prepared):
+            for field in ("event_id", "implements"):
+                ref = p.data.get(field)
+                if isinstance(ref, str) and ref not in found and ref not in batch_ids:
+                    errors[f"events.{i}.data.{field}"] = [f"no event with id {ref} is in the log"]
+        if errors:
+            raise EventValidationError(errors)
+
+    def _write(self, conn: sqlite3.Connection, stream: str, version: int, prepared: list[PreparedEvent]) -> list[RecordedEvent]:
+        head = conn.execute("SELECT position, hash, recorded_at FROM events ORDER BY position DESC LIMIT 1").fetchone()
+        position, prev_hash, last_recorded = head if head else (0, GENESIS_HASH, "")
+        recorded_at = max(format_instant(self.clock.now()), last_recorded)
+        rows = []
+        recorded = []
+        for p in prepared:
+            position += 1
+            version += 1
+            digest = chain_hash(
+                prev_hash, position, p.id, stream, version, p.type, p.schema_version,
+                p.occurred_at, recorded_at, p.data_json, p.metadata_json,
+            )
+            rows.append((position, p.id, stream, version, p.type, p.schema_version, p.occurred_at,
+                         p.occurred_sort, recorded_at, p.data_json, p.metadata_json, prev_hash, digest))
+            recorded.append(RecordedEvent(position, p.id, stream, version, p.type, p.schema_version,
+                                          p.occurred_at, recorded_at, p.data, p.metadata, prev_hash, digest))
+            prev_hash = digest
+        conn.executemany(
+            "INSERT INTO events (position, id, stream, version, type, schema_version, occurred_at, occurred_sort,"
+            " recorded_at, data, metadata, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            rows,
+        )
+        return recorded
+
+    # -- reading ---------------------------------------------------------------------------------
+    def _decode(self, row: Any) -> RecordedEvent:
+        p, i, s, v, t, sv, o, r, d, m, ph, h = row
+        data = loads(d)
+        if self.catalogue.needs_upcast(t, sv):
+            data = self.catalogue.upcast(t, sv, data)
+            sv = self.catalogue.get(t).version
+        return RecordedEvent(p, i, s, v, t, sv, o, r, data, loads(m), ph, h)
+
+    def _decode_rows(self, rows: list[Any]) -> Iterator[RecordedEvent]:
+        """Decode a batch of rows; the fast path skips the upcast check for current types."""
+        current = {t.name: t.version for t in self.catalogue.all()}
+        for row in rows:
+            p, i, s, v, t, sv, o, r, d, m, ph, h = row
+            if current.get(t, sv) != sv:
+                yield self._decode(row)
+            else:
+                yield RecordedEvent(p, i, s, v, t, sv, o, r, loads(d), loads(m), ph, h)
+
+    def read_stream(self, stream: str, from_version: int = 1, limit: int | None = None) -> Iterator[RecordedEvent]:
+        """Events of one stream from a version on, in version order (streamed in batches)."""
+        check_stream_name(stream)
+        remaining = limit
+        version = max(from_version, 1) - 1
+        while remaining is None or remaining > 0:
+            size = READ_BATCH if remaining is None else min(READ_BATCH, remaining)
+            with self._guard():
+                rows = self.connection().execute(
+                    f"SELECT {COLUMNS} FROM events WHERE stream = ? AND version > ? ORDER BY version LIMIT ?",
+                    (stream, version, size),
+                ).fetchall()
+            if not rows:
+                return
+            yield from self._decode_rows(rows)
+            version = rows[-1][3]
+            if remaining is not None:
+                remaining -= len(rows)
+            if len(rows) < size:
+                return
+
+    def read_all(
+        self,
+        after: int = 0,
+        limit: int | None = None,
+        *,
+        types: Sequence[str] | None = None,
+        stream_prefix: str | None = None,
+        occurred_from: str | None = None,
+        occurred_to: str | None = None,
+        recorded_until: str | None = None,
+        until_position: int | None = None,
+    ) -> Iterator[RecordedEvent]:
+        """Events across the log after a position, in position order, filtered; streamed in
+        batches so memory stays flat however long the log is."""
+        where, params = ["position > ?"], []
+        if types is not None:
+            if not types:
+                return
+            where.append(f"type IN ({','.join('?' * len(types))})")
+            params.extend(types)
+        if stream_prefix:
+            escaped = stream_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            where.append("stream LIKE ? ESCAPE '\\'")
+            params.append(escaped + "%")
+        if occurred_from:
+            where.append("occurred_sort >= ?")
+            params.append(occurred_from)
+        if occurred_to:
+            where.append("occurred_sort <= ?")
+            params.append(occurred_to + "\uffff")
+        if recorded_until is not None:
+            cut = self.position_at(recorded_until)
+            until_position = cut if until_position is None else min(until_position, cut)
+        if until_position is not None:
+            where.append("position <= ?")
+            params.append(until_position)
+        sql = f"SELECT {COLUMNS} FROM events WHERE {' AND '.join(where)} ORDER BY position LIMIT ?"
+        remaining, position = limit, after
+        while remaining is None or remaining > 0:
+            size = READ_BATCH if remaining is None else min(READ_BATCH, remaining)
+            with self._guard():
+                rows = self.connection().execute(sql, (position, *params, size)).fetchall()
+            if not rows:
+                return
+            yield from self._decode_rows(rows)
+            position = rows[-1][0]
+            if remaining is not None:
+                remaining -= len(rows)
+            if len(rows) < size:
+                return
+
+    def get(self, event_id: str) -> RecordedEvent | None:
+        """The event with this id, or None (also for a malformed id)."""
+        try:
+            event_id = normalize_event_id(event_id)
+        except ValueError:
+            return None
+        with self._guard():
+            row = self.connection().execute(f"SELECT {COLUMNS} FROM events WHERE id = ?", (event_id,)).fetchone()
+        return self._decode(row) if row else None
+
+    def streams(self, prefix: str | None = None) -> list[StreamInfo]:
+        """Every stream with its current version, by name."""
+        with self._guard():
+            rows = self.connection().execute(
+                "SELECT stream, max(version), min(position), max(position) FROM events GROUP BY stream ORDER BY stream"
+            ).fetchall()
+        return [StreamInfo(*r) for r in rows if prefix is None or r[0].startswith(prefix)]
+
+    def stream_version(self, stream: str) -> int:
+        """The stream's current version (0 if it has no events)."""
+        with self._guard():
+            row = self.connection().execute("SELECT coalesce(max(version), 0) FROM events WHERE stream = ?", (stream,)).fetchone()
+        return int(row[0])
+
+    def digest(self) -> Digest:
+        """The head position, hash and recorded_at (position 0 and the genesis hash when empty)."""
+        with self._guard():
+            row = self.connection().execute("SELECT position, hash, recorded_at FROM events ORDER BY position DESC LIMIT 1").fetchone()
+        return Digest(*row) if row else Digest(0, GENESIS_HASH, None)
+
+    def hash_at(self, position: int) -> str | None:
+        """The chain hash after `position` (the genesis hash at 0; None past the head)."""
+        if position <= 0:
+            return GENESIS_HASH
+        with self._guard():
+            row = self.connection().execute("SELECT hash FROM events WHERE position = ?", (position,)).fetchone()
+        return row[0] if row else None
+
+    def position_at(self, recorded_until: str) -> int:
+        """The last position recorded at or before an RFC 3339 instant (binary search: recorded_at
+        never decreases along position). Raises ValueError for a malformed instant."""
+        cut = format_instant(parse_instant(recorded_until))
+        conn = self.connection()
+        with self._guard():
+            lo, hi = 0, self.digest().position
+            while lo < hi:
+                mid = (lo + hi + 1) // 2
+                if conn.execute("SELECT recorded_at FROM events WHERE position = ?", (mid,)).fetchone()[0] <= cut:
+                    lo = mid
+                else:
+                    hi = mid - 1
+        return lo
+
+    # -- audit -------------------------------------------------------------------------------------
+    def verify(self, expected: Digest | None = None) -> VerifyReport:
+        """Walk the whole chain; report the first position whose row no longer matches.
+
+        With `expected` (a digest kept earlier), also prove the log up to it was not rewritten."""
+        prev_hash, checked, position = GENESIS_HASH, 0, 0
+        sql = ("SELECT position, id, stream, version, type, schema_version, occurred_at, recorded_at,"
+               " data, metadata, prev_hash, hash FROM events WHERE position > ? ORDER BY position LIMIT ?")
+        conn = self.connection()
+        while True:
+            with self._guard():
+                rows = conn.execute(sql, (position, READ_BATCH * 5)).fetchall()
+            if not rows:
+                break
+            for p, i, s, v, t, sv, o, r, d, m, ph, h in rows:
+                problem = None
+                if p != position + 1:
+                    problem = f"position {position + 1} is missing"
+                    p = position + 1
+                elif ph != prev_hash:
+                    problem = "prev_hash does not match the previous event's hash"
+                elif chain_hash(ph, p, i, s, v, t, sv, o, r, d, m) != h:
+                    problem = "the stored event does not match its hash"
+                if problem:
+                    return VerifyReport(False, checked, p, prev_hash, problem)
+                prev_hash, position, checked = h, p, checked + 1
+                if expected is not None and p == expected.position and h != expected.hash:
+                    return VerifyReport(False, checked, p, prev_hash, "the hash differs from the digest kept earlier")
+        if expected is not None and expected.position > position:
+            return VerifyReport(False, checked, position + 1, prev_hash, "the log is shorter than the digest kept earlier")
+        return VerifyReport(True, checked, None, prev_hash)
+
+    # -- event types -------------------------------------------------------------------------------
+    def register_type(self, spec: dict[str, Any]) -> EventType:
+        """Register a custom event type (persisted). Raises EventValidationError or
+        TypeRegistrationError. Registering the same spec twice is a no-op."""
+        name, fields, description = check_type_spec(spec)
+        conn = self.connection()
+        with self._guard(), immediate(conn):
+            self._load_custom_types()
+            event_type = self.catalogue.add_custom(name, fields, description)
+            if not conn.execute("SELECT 1 FROM event_types WHERE name = ?", (name,)).fetchone():
+                conn.execute(
+                    "INSERT INTO event_types (name, version, fields, description, registered_at) VALUES (?,?,?,?,?)",
+                    (name, 1, canonical_json(fields), description, format_instant(self.clock.now())),
+                )
+        return event_type
+
+    def event_types(self) -> list[EventType]:
+        """Every known type, built-in and custom (including those other processes registered)."""
+        self._load_custom_types()
+        return self.catalogue.all()
+
+    def _load_custom_types(self) -> None:
+        with self._guard():
+            rows = self.connection().execute("SELECT name, fields, description FROM event_types ORDER BY name").fetchall()
+        for name, fields, description in rows:
+            if name not in self.catalogue:
+                self.catalogue.add_custom(name, loads(fields), description)
+
+
+class _Translate:
+    """Turns any sqlite3 error escaping the block into the log's typed storage error."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if isinstance(exc, sqlite3.Error) and not isinstance(exc, EventLogError):
+            raise translate(exc) from exc
+
+
+def _check_expected(expected: object) -> None:
+    if expected in ("any", "no_stream"):
+        return
+    if not isinstance(expected, int) or isinstance(expected, bool) or expected < 0:
+        raise EventValidationError({"expected_version": ["must be 'any', 'no_stream' or a version ≥ 0"]})
+
+
+def _version_matches(expected: ExpectedVersion, actual: int) -> bool:
+    if expected == "any":
+        return True
+    if expected == "no_stream":
+        return actual == 0
+    return expected == actual
+
