@@ -14,7 +14,7 @@ from .timefmt import normalize_occurred_at, occurred_sort_key
 MAX_BATCH = 10_000
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PreparedEvent:
     """A validated event, encoded canonically, waiting for its position and hash."""
 
@@ -77,10 +77,13 @@ def _prepare_one(catalogue: Catalogue, event: NewEvent, path: str) -> PreparedEv
         except ValueError as e:
             errors[f"{path}.id"] = [str(e)]
     occurred = ""
-    try:
-        occurred = normalize_occurred_at(event.occurred_at)
-    except ValueError as e:
-        errors[f"{path}.occurred_at"] = [str(e)]
+    if not isinstance(event.occurred_at, str):
+        errors[f"{path}.occurred_at"] = ["must be a date (YYYY, YYYY-MM, YYYY-MM-DD) or an RFC 3339 timestamp"]
+    else:
+        try:
+            occurred = normalize_occurred_at(event.occurred_at)
+        except ValueError as e:
+            errors[f"{path}.occurred_at"] = [str(e)]
     if not isinstance(event.data, dict):
         errors[f"{path}.data"] = ["must be an object"]
     if event.metadata is not None and not isinstance(event.metadata, dict):
@@ -93,9 +96,10 @@ def _prepare_one(catalogue: Catalogue, event: NewEvent, path: str) -> PreparedEv
             version, data = catalogue.validate(event.type, event.data, event.schema_version, path)
     except EventValidationError as e:
         errors.update(e.errors)
+    metadata_json = "{}"
     try:
         if f"{path}.metadata" not in errors:
-            metadata = catalogue.validate_metadata(event.metadata, f"{path}.metadata")
+            metadata, metadata_json = catalogue.validate_metadata(event.metadata, f"{path}.metadata")
     except EventValidationError as e:
         errors.update(e.errors)
     if errors:
@@ -110,6 +114,6 @@ def _prepare_one(catalogue: Catalogue, event: NewEvent, path: str) -> PreparedEv
         data=data,
         metadata=metadata,
         data_json=canonical_json(data),
-        metadata_json=canonical_json(metadata),
+        metadata_json=metadata_json,
         references=tuple(catalogue.reference_fields(data)),
     )

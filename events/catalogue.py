@@ -3,6 +3,7 @@ custom types registered at run time."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields
 
 from .builtin_types import BUILTIN_VERSIONS, REFERENCE_FIELDS, UPCASTERS, EventSchema
+from .envelope import canonical_json
 from .errors import EventValidationError, TypeRegistrationError, UnknownEventTypeError
 from .fields import DateText, Int64, JsonObject, Number, StrictBoolean, Text, WhenText, text_list
 from .metadata import METADATA_SCHEMA
@@ -33,6 +35,7 @@ _FIELD_TYPE_OF = [
     (StrictBoolean, "boolean"), (Int64, "integer"), (Number, "number"), (DateText, "date"),
     (WhenText, "datetime"), (fields.List, "string_list"), (JsonObject, "object"), (Text, "string"),
 ]
+METADATA_CACHE_SIZE = 1024
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 
 
@@ -131,6 +134,7 @@ class Catalogue:
     def __init__(self) -> None:
         self._types: dict[str, EventType] = {}
         self._upcasters: dict[tuple[str, int], Upcaster] = dict(UPCASTERS)
+        self._metadata_cache: dict[str, str] = {}
         for name, versions in BUILTIN_VERSIONS.items():
             self._types[name] = EventType(name, len(versions), tuple(s() for s in versions), True,
                                           (versions[-1].__doc__ or "").strip())
@@ -197,15 +201,30 @@ class Catalogue:
         event_type = self._types.get(type_name)
         return event_type is not None and version < event_type.version
 
-    @staticmethod
-    def validate_metadata(metadata: Any, path: str) -> dict[str, Any]:
-        """Validate event metadata. Raises EventValidationError."""
+    def validate_metadata(self, metadata: Any, path: str) -> tuple[dict[str, Any], str]:
+        """Validate event metadata; return it and its canonical JSON. Raises EventValidationError.
+
+        Results are memoised by the input's JSON text: a batch usually repeats one source,
+        and validation is a pure function of the input."""
         if metadata is None or metadata == {}:
-            return {}
+            return {}, "{}"
         try:
-            return dict(METADATA_SCHEMA.load(metadata))
+            key: str | None = json.dumps(metadata, sort_keys=True)
+        except (TypeError, ValueError):
+            key = None
+        cached = self._metadata_cache.get(key) if key is not None else None
+        if cached is not None:
+            return json.loads(cached), cached
+        try:
+            loaded = dict(METADATA_SCHEMA.load(metadata))
         except ValidationError as e:
             raise EventValidationError(flatten_errors(e.messages, path)) from None
+        text = canonical_json(loaded)
+        if key is not None:
+            if len(self._metadata_cache) >= METADATA_CACHE_SIZE:
+                self._metadata_cache.clear()
+            self._metadata_cache[key] = text
+        return loaded, text
 
     @staticmethod
     def reference_fields(data: dict[str, Any]) -> Iterable[str]:

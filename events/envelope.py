@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -91,6 +92,9 @@ def new_event_id() -> str:
     return str(uuid.uuid4())
 
 
+_quote = encode_basestring  # json's own string encoder (ensure_ascii=False), in C
+
+
 def canonical_json(value: Any) -> str:
     """The one canonical JSON text of a value: sorted keys, no spaces, UTF-8, no NaN."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
@@ -114,11 +118,12 @@ def chain_hash(
 
     `data_json` and `metadata_json` must already be canonical JSON (as stored), so the
     array is spliced from text instead of re-encoded: verifying needs no JSON parsing.
+    The result is byte-for-byte `canonical_json` of the same array.
     """
-    head = canonical_json(
-        [prev_hash, position, event_id, stream, version, event_type, schema_version, occurred_at, recorded_at]
+    document = (
+        f"[{_quote(prev_hash)},{position},{_quote(event_id)},{_quote(stream)},{version},{_quote(event_type)},"
+        f"{schema_version},{_quote(occurred_at)},{_quote(recorded_at)},{data_json},{metadata_json}]"
     )
-    document = f"{head[:-1]},{data_json},{metadata_json}]"
     return hashlib.sha256(document.encode("utf-8")).hexdigest()
 
 

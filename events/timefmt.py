@@ -8,6 +8,7 @@ inside it.
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import date, datetime, timedelta, timezone
 
@@ -58,6 +59,7 @@ def parse_date(text: str) -> date:
         raise ValueError(f"invalid date {text!r}: {e}") from None
 
 
+@functools.lru_cache(maxsize=4096)
 def normalize_occurred_at(value: str) -> str:
     """Validate an `occurred_at` value and return its stored form (same precision).
 
