@@ -16,6 +16,11 @@ class Config:
     db: str = "policy-timeline.db"
     busy_timeout: float = 5.0
     synchronous: str = "FULL"
+    #: scheduler: seconds between projection catch-ups, lease time-to-live, daily job times (UTC)
+    refresh_seconds: float = 5.0
+    lease_ttl: float = 15.0
+    snapshot_at: str = "00:05"
+    verify_at: str = "02:00"
 
     def with_overrides(self, **overrides: Any) -> Config:
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
