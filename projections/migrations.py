@@ -58,7 +58,8 @@ def create_projection_tables(db: Database) -> None:
             day TEXT NOT NULL,
             metric TEXT NOT NULL,
             key TEXT NOT NULL,
-            value REAL,
+            label TEXT,
+            value NUMERIC,
             position INTEGER NOT NULL,
             recorded_at TEXT NOT NULL,
             PRIMARY KEY (metric, key, day)
