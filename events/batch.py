@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .catalogue import Catalogue
-from .envelope import NewEvent, canonical_json, new_event_id, normalize_event_id
+from .envelope import ExpectedVersion, NewEvent, canonical_json, new_event_id, normalize_event_id
 from .errors import EventValidationError
 from .timefmt import normalize_occurred_at, occurred_sort_key
 
@@ -28,7 +28,7 @@ class PreparedEvent:
     metadata: dict[str, Any]
     data_json: str
     metadata_json: str
-    references: tuple[str, ...]
+    references: tuple[tuple[str, str], ...]  # (field, event id)
 
     def same_content(self, stream: str, row: Any) -> bool:
         """True if a stored row (stream, type, occurred_at, data, metadata) says the same."""
@@ -55,6 +55,9 @@ def prepare_batch(catalogue: Catalogue, events: Sequence[NewEvent]) -> list[Prep
     seen_ids: set[str] = set()
     for i, event in enumerate(events):
         path = f"events.{i}"
+        if not isinstance(event, NewEvent):
+            errors[path] = ["must be an event (NewEvent)"]
+            continue
         try:
             prepared.append(_prepare_one(catalogue, event, path))
         except EventValidationError as e:
@@ -68,12 +71,51 @@ def prepare_batch(catalogue: Catalogue, events: Sequence[NewEvent]) -> list[Prep
     return prepared
 
 
+def check_expected_version(expected: object) -> None:
+    """Raise EventValidationError unless `expected` is "any", "no_stream" or a version >= 0."""
+    if expected in ("any", "no_stream"):
+        return
+    if not isinstance(expected, int) or isinstance(expected, bool) or expected < 0:
+        raise EventValidationError({"expected_version": ["must be 'any', 'no_stream' or a version ≥ 0"]})
+
+
+def version_matches(expected: ExpectedVersion, actual: int) -> bool:
+    """Whether a stream at version `actual` (0: no events) satisfies `expected`."""
+    if expected == "any":
+        return True
+    if expected == "no_stream":
+        return actual == 0
+    return expected == actual
+
+
+def reference_errors(prepared: list[PreparedEvent], found: set[str]) -> dict[str, list[str]]:
+    """Errors (by path `events.N.data.<field>`) for references to events neither in `found`
+    (those of the log) nor earlier in the batch."""
+    errors: dict[str, list[str]] = {}
+    earlier: set[str] = set()
+    batch_ids = {p.id for p in prepared}
+    for i, p in enumerate(prepared):
+        for field, ref in p.references:
+            if ref in found or ref in earlier:
+                continue
+            if ref in batch_ids:
+                errors[f"events.{i}.data.{field}"] = [
+                    f"event {ref} comes later in this batch (or is this event): put it first"
+                ]
+            else:
+                errors[f"events.{i}.data.{field}"] = [f"no event with id {ref} is in the log"]
+        earlier.add(p.id)
+    return errors
+
+
 def _prepare_one(catalogue: Catalogue, event: NewEvent, path: str) -> PreparedEvent:
     errors: dict[str, list[str]] = {}
-    event_id, client_id = new_event_id(), False
-    if event.id is not None:
+    if event.id is None:
+        event_id, client_id = new_event_id(), False
+    else:
+        event_id, client_id = "", True
         try:
-            event_id, client_id = normalize_event_id(event.id), True
+            event_id = normalize_event_id(event.id)
         except ValueError as e:
             errors[f"{path}.id"] = [str(e)]
     occurred = ""
@@ -84,24 +126,24 @@ def _prepare_one(catalogue: Catalogue, event: NewEvent, path: str) -> PreparedEv
             occurred = normalize_occurred_at(event.occurred_at)
         except ValueError as e:
             errors[f"{path}.occurred_at"] = [str(e)]
+    data: dict[str, Any] = {}
+    version = 0
     if not isinstance(event.data, dict):
         errors[f"{path}.data"] = ["must be an object"]
+    else:
+        try:
+            version, data = catalogue.validate(event.type, event.data, event.schema_version, path)
+        except EventValidationError as e:
+            errors.update(e.errors)
+    metadata: dict[str, Any] = {}
+    metadata_json = "{}"
     if event.metadata is not None and not isinstance(event.metadata, dict):
         errors[f"{path}.metadata"] = ["must be an object"]
-    data: dict[str, Any] = {}
-    metadata: dict[str, Any] = {}
-    version = 0
-    try:
-        if f"{path}.data" not in errors:
-            version, data = catalogue.validate(event.type, event.data, event.schema_version, path)
-    except EventValidationError as e:
-        errors.update(e.errors)
-    metadata_json = "{}"
-    try:
-        if f"{path}.metadata" not in errors:
+    else:
+        try:
             metadata, metadata_json = catalogue.validate_metadata(event.metadata, f"{path}.metadata")
-    except EventValidationError as e:
-        errors.update(e.errors)
+        except EventValidationError as e:
+            errors.update(e.errors)
     if errors:
         raise EventValidationError(errors)
     return PreparedEvent(
@@ -115,5 +157,5 @@ def _prepare_one(catalogue: Catalogue, event: NewEvent, path: str) -> PreparedEv
         metadata=metadata,
         data_json=canonical_json(data),
         metadata_json=metadata_json,
-        references=tuple(catalogue.reference_fields(data)),
+        references=tuple(catalogue.reference_fields(event.type, data)),
     )

@@ -197,5 +197,6 @@ BUILTIN_VERSIONS: dict[str, list[type[EventSchema]]] = {
 #: (name, from_version) → function turning a payload of that version into the next one.
 UPCASTERS = {("PurchaseOrdered", 1): upcast_purchase_ordered_v1}
 
-#: fields that must name an event already in the log (or earlier in the same batch).
+#: the fields of the built-in types that name another event (EventRef fields); the
+#: catalogue finds them per type, and such an event must be in the log or earlier in the batch.
 REFERENCE_FIELDS = ("event_id", "implements")

@@ -3,22 +3,34 @@ custom types registered at run time."""
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields
 
-from .builtin_types import BUILTIN_VERSIONS, REFERENCE_FIELDS, UPCASTERS, EventSchema
+from .builtin_types import BUILTIN_VERSIONS, UPCASTERS, EventSchema
 from .envelope import canonical_json
 from .errors import EventValidationError, TypeRegistrationError, UnknownEventTypeError
-from .fields import DateText, Int64, JsonObject, Number, StrictBoolean, Text, WhenText, text_list
+from .fastload import Loader, compile_loader
+from .fields import (
+    DateText,
+    EventRef,
+    Int64,
+    JsonObject,
+    Number,
+    StrictBoolean,
+    Text,
+    WhenText,
+    check_json_value,
+    text_list,
+)
+from .jsonfast import loads
 from .metadata import METADATA_SCHEMA
 
-TYPE_NAME = re.compile(r"^[A-Z][A-Za-z0-9]{2,63}$")
-FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+TYPE_NAME = re.compile(r"[A-Z][A-Za-z0-9]{2,63}")  # used with fullmatch: `$` allows a trailing newline
+FIELD_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 #: custom field type name → factory of the marshmallow field.
 FIELD_TYPES: dict[str, Callable[..., fields.Field]] = {
@@ -32,8 +44,14 @@ FIELD_TYPES: dict[str, Callable[..., fields.Field]] = {
     "object": lambda **kw: JsonObject(**kw),
 }
 _FIELD_TYPE_OF = [
-    (StrictBoolean, "boolean"), (Int64, "integer"), (Number, "number"), (DateText, "date"),
-    (WhenText, "datetime"), (fields.List, "string_list"), (JsonObject, "object"), (Text, "string"),
+    (StrictBoolean, "boolean"),
+    (Int64, "integer"),
+    (Number, "number"),
+    (DateText, "date"),
+    (WhenText, "datetime"),
+    (fields.List, "string_list"),
+    (JsonObject, "object"),
+    (Text, "string"),
 ]
 METADATA_CACHE_SIZE = 1024
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
@@ -103,7 +121,7 @@ def check_type_spec(spec: Any) -> tuple[str, dict[str, dict[str, Any]], str]:
     name, raw_fields, description = spec.get("name"), spec.get("fields"), spec.get("description", "")
     for key in set(spec) - {"name", "fields", "description"}:
         errors[key] = ["Unknown field."]
-    if not isinstance(name, str) or not TYPE_NAME.match(name):
+    if not isinstance(name, str) or not TYPE_NAME.fullmatch(name):
         errors["name"] = ["must be 3-64 letters/digits starting with a capital (PascalCase)"]
     if not isinstance(description, str) or len(description) > 2000 or "\x00" in description:
         errors["description"] = ["must be a string of at most 2000 characters"]
@@ -113,7 +131,7 @@ def check_type_spec(spec: Any) -> tuple[str, dict[str, dict[str, Any]], str]:
     else:
         for fname, f in raw_fields.items():
             path = f"fields.{fname}"
-            if not isinstance(fname, str) or not FIELD_NAME.match(fname):
+            if not isinstance(fname, str) or not FIELD_NAME.fullmatch(fname):
                 errors[path] = ["field names are snake_case, 1-64 characters"]
             elif not isinstance(f, dict) or set(f) - {"type", "required"}:
                 errors[path] = ["must be an object with `type` and optional `required`"]
@@ -123,7 +141,7 @@ def check_type_spec(spec: Any) -> tuple[str, dict[str, dict[str, Any]], str]:
                 errors[f"{path}.required"] = ["must be true or false"]
             else:
                 clean[fname] = {"type": f["type"], "required": f.get("required", False)}
-    if errors:
+    if errors or not isinstance(name, str) or not isinstance(description, str):
         raise EventValidationError(errors)
     return name, clean, description
 
@@ -135,9 +153,20 @@ class Catalogue:
         self._types: dict[str, EventType] = {}
         self._upcasters: dict[tuple[str, int], Upcaster] = dict(UPCASTERS)
         self._metadata_cache: dict[str, str] = {}
+        self._loaders: dict[tuple[str, int], Loader | None] = {}
+        self._references: dict[str, tuple[str, ...]] = {}
         for name, versions in BUILTIN_VERSIONS.items():
-            self._types[name] = EventType(name, len(versions), tuple(s() for s in versions), True,
-                                          (versions[-1].__doc__ or "").strip())
+            self._add(
+                EventType(name, len(versions), tuple(s() for s in versions), True, (versions[-1].__doc__ or "").strip())
+            )
+
+    def _add(self, event_type: EventType) -> None:
+        self._types[event_type.name] = event_type
+        self._references[event_type.name] = tuple(
+            name for name, field in event_type.schema.fields.items() if isinstance(field, EventRef)
+        )
+        for version, schema in enumerate(event_type.schemas, start=1):
+            self._loaders[(event_type.name, version)] = compile_loader(schema)
 
     def __contains__(self, name: object) -> bool:
         return name in self._types
@@ -166,7 +195,7 @@ class Catalogue:
                 )
             return existing
         event_type = EventType(name, 1, (build_custom_schema(name, spec_fields),), False, description)
-        self._types[name] = event_type
+        self._add(event_type)
         return event_type
 
     def validate(self, type_name: Any, data: Any, schema_version: int | None, path: str) -> tuple[int, dict[str, Any]]:
@@ -183,10 +212,15 @@ class Catalogue:
             raise EventValidationError(
                 {f"{path}.schema_version": [f"{type_name} has schema versions 1-{event_type.version}"]}
             )
-        try:
-            loaded = event_type.schemas[version - 1].load(data)
-        except ValidationError as e:
-            raise EventValidationError(flatten_errors(e.messages, f"{path}.data")) from None
+        fast = self._loaders[(type_name, version)]
+        loaded = fast(data) if fast is not None and type(data) is dict else None
+        if loaded is None:  # invalid (or not a plain dict): marshmallow decides and words the errors
+            try:
+                loaded = event_type.schemas[version - 1].load(data)
+            except ValidationError as e:
+                raise EventValidationError(flatten_errors(e.messages, f"{path}.data")) from None
+        if version == event_type.version:
+            return version, loaded
         return event_type.version, self.upcast(type_name, version, loaded)
 
     def upcast(self, type_name: str, version: int, data: dict[str, Any]) -> dict[str, Any]:
@@ -204,17 +238,20 @@ class Catalogue:
     def validate_metadata(self, metadata: Any, path: str) -> tuple[dict[str, Any], str]:
         """Validate event metadata; return it and its canonical JSON. Raises EventValidationError.
 
-        Results are memoised by the input's JSON text: a batch usually repeats one source,
-        and validation is a pure function of the input."""
+        Results are memoised by the input's canonical JSON text: a batch usually repeats one
+        source, and validation is a pure function of the input. Only plain JSON (string keys,
+        no tuples, 64-bit integers) is memoised: for it, equal texts mean equal inputs."""
         if metadata is None or metadata == {}:
             return {}, "{}"
+        key: str | None = None
         try:
-            key: str | None = json.dumps(metadata, sort_keys=True)
-        except (TypeError, ValueError):
+            check_json_value(metadata)
+            key = canonical_json(metadata)
+        except (ValidationError, TypeError, ValueError):
             key = None
         cached = self._metadata_cache.get(key) if key is not None else None
         if cached is not None:
-            return json.loads(cached), cached
+            return loads(cached), cached
         try:
             loaded = dict(METADATA_SCHEMA.load(metadata))
         except ValidationError as e:
@@ -226,7 +263,7 @@ class Catalogue:
             self._metadata_cache[key] = text
         return loaded, text
 
-    @staticmethod
-    def reference_fields(data: dict[str, Any]) -> Iterable[str]:
-        """The event ids a payload refers to (they must exist)."""
-        return [data[f] for f in REFERENCE_FIELDS if isinstance(data.get(f), str)]
+    def reference_fields(self, type_name: str, data: dict[str, Any]) -> list[tuple[str, str]]:
+        """(field, event id) for each event a loaded payload of the current version refers to;
+        those events must be in the log, or earlier in the same batch."""
+        return [(f, data[f]) for f in self._references.get(type_name, ()) if isinstance(data.get(f), str)]

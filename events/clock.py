@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 
@@ -17,7 +17,7 @@ class SystemClock:
     """The real wall clock, in UTC."""
 
     def now(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
 
 class FixedClock:
@@ -26,7 +26,7 @@ class FixedClock:
     def __init__(self, start: datetime) -> None:
         if start.tzinfo is None:
             raise ValueError("FixedClock needs an aware datetime")
-        self._now = start.astimezone(timezone.utc)
+        self._now = start.astimezone(UTC)
         self._lock = threading.Lock()
 
     def now(self) -> datetime:
@@ -35,7 +35,7 @@ class FixedClock:
 
     def set(self, when: datetime) -> None:
         with self._lock:
-            self._now = when.astimezone(timezone.utc)
+            self._now = when.astimezone(UTC)
 
     def advance(self, **delta: float) -> None:
         with self._lock:

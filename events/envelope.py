@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-from json.encoder import encode_basestring  # type: ignore[attr-defined]
 import re
 import uuid
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any, Literal, NamedTuple
 
 from .errors import InvalidStreamNameError
 
 GENESIS_HASH = "0" * 64
-STREAM_NAME = re.compile(r"^[A-Za-z0-9._:][A-Za-z0-9._:-]{0,199}$")
+STREAM_NAME = re.compile(r"[A-Za-z0-9._:][A-Za-z0-9._:-]{0,199}")  # used with fullmatch
+CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 ExpectedVersion = int | Literal["any", "no_stream"]
 
@@ -69,10 +70,9 @@ class RecordedEvent(NamedTuple):
 
 def check_stream_name(stream: object) -> str:
     """Return the stream name if it follows the rule, else raise InvalidStreamNameError."""
-    if not isinstance(stream, str) or not STREAM_NAME.match(stream):
+    if not isinstance(stream, str) or not STREAM_NAME.fullmatch(stream):
         raise InvalidStreamNameError(
-            f"invalid stream name {stream!r}: use 1-200 characters of A-Z a-z 0-9 . _ : -,"
-            " not starting with '-'"
+            f"invalid stream name {stream!r}: use 1-200 characters of A-Z a-z 0-9 . _ : -, not starting with '-'"
         )
     return stream
 
@@ -81,6 +81,8 @@ def normalize_event_id(value: object) -> str:
     """Return the canonical lowercase hyphenated form of a UUID. Raises ValueError."""
     if not isinstance(value, str):
         raise ValueError("must be a UUID string")
+    if CANONICAL_UUID.fullmatch(value):  # already canonical: what uuid.UUID would return
+        return value
     try:
         return str(uuid.UUID(value))
     except ValueError:
@@ -95,9 +97,16 @@ def new_event_id() -> str:
 _quote = encode_basestring  # json's own string encoder (ensure_ascii=False), in C
 
 
+# What json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+# allow_nan=False) builds on every call, built once (the encoder keeps no state between calls).
+_canonical_encoder = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def canonical_json(value: Any) -> str:
-    """The one canonical JSON text of a value: sorted keys, no spaces, UTF-8, no NaN."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    """The one canonical JSON text of a value: sorted keys, no spaces, UTF-8, no NaN.
+
+    Raises TypeError for values JSON cannot represent and ValueError for NaN and infinities."""
+    return _canonical_encoder.encode(value)
 
 
 def chain_hash(

@@ -7,8 +7,10 @@ class EventLogError(Exception):
     """Base class of every error raised by the event log."""
 
 
-class EventValidationError(EventLogError):
-    """One or more events (or a type registration) failed validation; nothing was written."""
+class EventValidationError(EventLogError, ValueError):
+    """One or more events (or a type registration, or a read argument) failed validation;
+    nothing was written. Also a ValueError, so callers that caught the ValueError of a
+    malformed argument (e.g. around `position_at`) keep working."""
 
     def __init__(self, errors: dict[str, list[str]], message: str | None = None) -> None:
         self.errors = errors
@@ -35,9 +37,7 @@ class ConcurrencyError(EventLogError):
         self.stream = stream
         self.expected_version = expected
         self.actual_version = actual
-        super().__init__(
-            f"stream {stream!r} is at version {actual}, but the append expected {expected!r}"
-        )
+        super().__init__(f"stream {stream!r} is at version {actual}, but the append expected {expected!r}")
 
 
 class DuplicateEventError(EventLogError):

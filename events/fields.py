@@ -115,6 +115,8 @@ class WhenText(fields.Field):
     """A date at any precision or an RFC 3339 instant, normalised like `occurred_at`."""
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        if not isinstance(value, str):
+            raise ValidationError("Not a valid date or timestamp (YYYY, YYYY-MM, YYYY-MM-DD or RFC 3339).")
         try:
             return normalize_occurred_at(value)
         except ValueError as e:

@@ -12,7 +12,9 @@ from .envelope import AppendResult, Digest, ExpectedVersion, NewEvent, RecordedE
 class EventLog(Protocol):
     """An append-only, hash-chained log of events in streams."""
 
-    def append(self, stream: str, events: Sequence[NewEvent], expected_version: ExpectedVersion = "any") -> AppendResult:
+    def append(
+        self, stream: str, events: Sequence[NewEvent], expected_version: ExpectedVersion = "any"
+    ) -> AppendResult:
         """Append a batch atomically. Raises EventValidationError, InvalidStreamNameError,
         ConcurrencyError, DuplicateEventError, StorageError."""
         ...

@@ -37,15 +37,21 @@ class MetadataSchema(Schema):
     correlation_id = Text(max_length=200, allow_none=True)
     causation_id = Text(max_length=200, allow_none=True)
 
-    @validates_schema(pass_original=True)
+    @validates_schema(pass_original=True, skip_on_field_errors=False)
     def _extras_are_json(self, data: dict[str, Any], original: Any, **kwargs: Any) -> None:
-        known = set(self.fields)
+        """Every extra key must be a string without NUL and its value plain JSON; all the
+        bad keys are reported at once."""
+        errors: dict[str, list[str]] = {}
         for key, value in (original or {}).items():
-            if key not in known:
+            if not isinstance(key, str) or "\x00" in key:
+                errors[str(key).replace("\x00", "\\x00")] = ["keys must be strings without NUL characters"]
+            elif key not in self.fields:
                 try:
                     check_json_value(value, depth=1)
                 except ValidationError as e:
-                    raise ValidationError(e.messages, field_name=key) from None
+                    errors[key] = e.messages if isinstance(e.messages, list) else [str(e.messages)]
+        if errors:
+            raise ValidationError(errors)
 
 
 METADATA_SCHEMA = MetadataSchema()

@@ -6,8 +6,9 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from .batch import PreparedEvent, prepare_batch
+from .batch import PreparedEvent, check_expected_version, prepare_batch, reference_errors, version_matches
 from .catalogue import Catalogue, EventType, check_type_spec
+from .chain import VERIFY_COLUMNS, verify_rows
 from .clock import Clock, SystemClock
 from .envelope import (
     GENESIS_HASH,
@@ -26,10 +27,14 @@ from .envelope import (
 from .errors import ConcurrencyError, DuplicateEventError, EventLogError, EventValidationError
 from .jsonfast import loads
 from .migrations import migrations
+from .read_args import cut_instant, filter_clauses, int_arg
 from .sqlite_db import ConnectionPool, Synchronous, immediate, translate
-from .timefmt import format_instant, parse_instant
+from .timefmt import format_instant
 
-COLUMNS = "position, id, stream, version, type, schema_version, occurred_at, recorded_at, data, metadata, prev_hash, hash"
+COLUMNS = (
+    "position, id, stream, version, type, schema_version, occurred_at, recorded_at, data, metadata, prev_hash, hash"
+)
+STREAMS_SQL = "SELECT stream, max(version), min(position), max(position) FROM events GROUP BY stream ORDER BY stream"
 READ_BATCH = 2000
 SQL_CHUNK = 500
 
@@ -75,10 +80,12 @@ class SQLiteEventStore:
         return _Translate()
 
     # -- appending ------------------------------------------------------------------------------
-    def append(self, stream: str, events: Sequence[NewEvent], expected_version: ExpectedVersion = "any") -> AppendResult:
+    def append(
+        self, stream: str, events: Sequence[NewEvent], expected_version: ExpectedVersion = "any"
+    ) -> AppendResult:
         """Append a batch atomically: all events or none. See `EventLog.append`."""
         check_stream_name(stream)
-        _check_expected(expected_version)
+        check_expected_version(expected_version)
         try:
             prepared = prepare_batch(self.catalogue, events)
         except EventValidationError as e:
@@ -91,14 +98,18 @@ class SQLiteEventStore:
             originals = self._recorded_before(conn, stream, prepared)
             if originals is not None:
                 return AppendResult(originals, created=False)
-            actual = conn.execute("SELECT coalesce(max(version), 0) FROM events WHERE stream = ?", (stream,)).fetchone()[0]
-            if not _version_matches(expected_version, actual):
+            actual = conn.execute(
+                "SELECT coalesce(max(version), 0) FROM events WHERE stream = ?", (stream,)
+            ).fetchone()[0]
+            if not version_matches(expected_version, actual):
                 raise ConcurrencyError(stream, expected_version, actual)
             self._check_references(conn, prepared)
             recorded = self._write(conn, stream, actual, prepared)
         return AppendResult(recorded, created=True)
 
-    def _recorded_before(self, conn: sqlite3.Connection, stream: str, prepared: list[PreparedEvent]) -> list[RecordedEvent] | None:
+    def _recorded_before(
+        self, conn: sqlite3.Connection, stream: str, prepared: list[PreparedEvent]
+    ) -> list[RecordedEvent] | None:
         """The original records if this batch is a retry; None if it is new.
 
         Raises DuplicateEventError if an id is reused with other content or the batch mixes
@@ -131,41 +142,48 @@ class SQLiteEventStore:
         return conn_rows
 
     def _check_references(self, conn: sqlite3.Connection, prepared: list[PreparedEvent]) -> None:
-        batch_ids = {p.id for p in prepared}
-        wanted = {ref for p in prepared for ref in p.references if ref not in batch_ids}
+        """Every referenced event must be in the log or earlier in this batch. Raises
+        EventValidationError at `events.N.data.<field>`."""
+        wanted = sorted({ref for p in prepared for _, ref in p.references})
         if not wanted:
             return
         found: set[str] = set()
-        refs = sorted(wanted)
-        for start in range(0, len(refs), SQL_CHUNK):
-            chunk = refs[start : start + SQL_CHUNK]
-            found.update(r[0] for r in conn.execute(f"SELECT id FROM events WHERE id IN ({','.join('?' * len(chunk))})", chunk))
-        errors: dict[str, list[str]] = {}
-        for i, p in enumerate(prepared):
-            for field in ("event_id", "implements"):
-                ref = p.data.get(field)
-                if isinstance(ref, str) and ref not in found and ref not in batch_ids:
-                    errors[f"events.{i}.data.{field}"] = [f"no event with id {ref} is in the log"]
+        for start in range(0, len(wanted), SQL_CHUNK):
+            chunk = wanted[start : start + SQL_CHUNK]
+            found.update(
+                r[0] for r in conn.execute(f"SELECT id FROM events WHERE id IN ({','.join('?' * len(chunk))})", chunk)
+            )
+        errors = reference_errors(prepared, found)
         if errors:
             raise EventValidationError(errors)
 
-    def _write(self, conn: sqlite3.Connection, stream: str, version: int, prepared: list[PreparedEvent]) -> list[RecordedEvent]:
+    def _write(
+        self, conn: sqlite3.Connection, stream: str, version: int, prepared: list[PreparedEvent]
+    ) -> list[RecordedEvent]:
         head = conn.execute("SELECT position, hash, recorded_at FROM events ORDER BY position DESC LIMIT 1").fetchone()
         position, prev_hash, last_recorded = head if head else (0, GENESIS_HASH, "")
         recorded_at = max(format_instant(self.clock.now()), last_recorded)
-        rows = []
-        recorded = []
+        rows, recorded = [], []
         for p in prepared:
             position += 1
             version += 1
+            o, data_json, meta_json = p.occurred_at, p.data_json, p.metadata_json
             digest = chain_hash(
-                prev_hash, position, p.id, stream, version, p.type, p.schema_version,
-                p.occurred_at, recorded_at, p.data_json, p.metadata_json,
+                prev_hash,
+                position,
+                p.id,
+                stream,
+                version,
+                p.type,
+                p.schema_version,
+                o,
+                recorded_at,
+                data_json,
+                meta_json,
             )
-            rows.append((position, p.id, stream, version, p.type, p.schema_version, p.occurred_at,
-                         p.occurred_sort, recorded_at, p.data_json, p.metadata_json, prev_hash, digest))
-            recorded.append(RecordedEvent(position, p.id, stream, version, p.type, p.schema_version,
-                                          p.occurred_at, recorded_at, p.data, p.metadata, prev_hash, digest))
+            head = (position, p.id, stream, version, p.type, p.schema_version, o)
+            rows.append((*head, p.occurred_sort, recorded_at, data_json, meta_json, prev_hash, digest))
+            recorded.append(RecordedEvent(*head, recorded_at, p.data, p.metadata, prev_hash, digest))
             prev_hash = digest
         conn.executemany(
             "INSERT INTO events (position, id, stream, version, type, schema_version, occurred_at, occurred_sort,"
@@ -194,25 +212,12 @@ class SQLiteEventStore:
                 yield RecordedEvent(p, i, s, v, t, sv, o, r, loads(d), loads(m), ph, h)
 
     def read_stream(self, stream: str, from_version: int = 1, limit: int | None = None) -> Iterator[RecordedEvent]:
-        """Events of one stream from a version on, in version order (streamed in batches)."""
+        """Events of one stream from a version on, in version order (streamed in batches).
+        Raises InvalidStreamNameError or EventValidationError at the call, not at iteration."""
         check_stream_name(stream)
-        remaining = limit
-        version = max(from_version, 1) - 1
-        while remaining is None or remaining > 0:
-            size = READ_BATCH if remaining is None else min(READ_BATCH, remaining)
-            with self._guard():
-                rows = self.connection().execute(
-                    f"SELECT {COLUMNS} FROM events WHERE stream = ? AND version > ? ORDER BY version LIMIT ?",
-                    (stream, version, size),
-                ).fetchall()
-            if not rows:
-                return
-            yield from self._decode_rows(rows)
-            version = rows[-1][3]
-            if remaining is not None:
-                remaining -= len(rows)
-            if len(rows) < size:
-                return
+        start = max(int_arg("from_version", from_version), 1) - 1
+        sql = f"SELECT {COLUMNS} FROM events WHERE version > ? AND stream = ? ORDER BY version LIMIT ?"
+        return self._paged(sql, [stream], start, limit, key=3)
 
     def read_all(
         self,
@@ -226,40 +231,38 @@ class SQLiteEventStore:
         recorded_until: str | None = None,
         until_position: int | None = None,
     ) -> Iterator[RecordedEvent]:
-        """Events across the log after a position, in position order, filtered; streamed in
-        batches so memory stays flat however long the log is."""
-        where, params = ["position > ?"], []
-        if types is not None:
-            if not types:
-                return
-            where.append(f"type IN ({','.join('?' * len(types))})")
-            params.extend(types)
-        if stream_prefix:
-            escaped = stream_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            where.append("stream LIKE ? ESCAPE '\\'")
-            params.append(escaped + "%")
-        if occurred_from:
-            where.append("occurred_sort >= ?")
-            params.append(occurred_from)
-        if occurred_to:
-            where.append("occurred_sort <= ?")
-            params.append(occurred_to + "\uffff")
+        """Events across the log after a position, in position order, filtered (see
+        `read_args.filter_clauses`); streamed in batches so memory stays flat however long
+        the log is. Raises EventValidationError for a malformed argument, at the call."""
+        after = int_arg("after", after)
+        clauses = filter_clauses(types, stream_prefix, occurred_from, occurred_to)
+        if clauses is None:
+            return iter(())
+        where, params = clauses
+        if until_position is not None:
+            until_position = int_arg("until_position", until_position)
         if recorded_until is not None:
             cut = self.position_at(recorded_until)
             until_position = cut if until_position is None else min(until_position, cut)
         if until_position is not None:
             where.append("position <= ?")
             params.append(until_position)
-        sql = f"SELECT {COLUMNS} FROM events WHERE {' AND '.join(where)} ORDER BY position LIMIT ?"
-        remaining, position = limit, after
+        conditions = "".join(f" AND {w}" for w in where)
+        sql = f"SELECT {COLUMNS} FROM events WHERE position > ?{conditions} ORDER BY position LIMIT ?"
+        return self._paged(sql, params, after, limit, key=0)
+
+    def _paged(self, sql: str, params: list[Any], start: int, limit: int | None, key: int) -> Iterator[RecordedEvent]:
+        """Run a keyset-paginated query (`key > ?` first, `LIMIT ?` last) batch by batch;
+        `key` is the column index of the ordering key in COLUMNS."""
+        remaining = limit
         while remaining is None or remaining > 0:
             size = READ_BATCH if remaining is None else min(READ_BATCH, remaining)
             with self._guard():
-                rows = self.connection().execute(sql, (position, *params, size)).fetchall()
+                rows = self.connection().execute(sql, (start, *params, size)).fetchall()
             if not rows:
                 return
             yield from self._decode_rows(rows)
-            position = rows[-1][0]
+            start = rows[-1][key]
             if remaining is not None:
                 remaining -= len(rows)
             if len(rows) < size:
@@ -278,25 +281,32 @@ class SQLiteEventStore:
     def streams(self, prefix: str | None = None) -> list[StreamInfo]:
         """Every stream with its current version, by name."""
         with self._guard():
-            rows = self.connection().execute(
-                "SELECT stream, max(version), min(position), max(position) FROM events GROUP BY stream ORDER BY stream"
-            ).fetchall()
+            rows = self.connection().execute(STREAMS_SQL).fetchall()
         return [StreamInfo(*r) for r in rows if prefix is None or r[0].startswith(prefix)]
 
     def stream_version(self, stream: str) -> int:
         """The stream's current version (0 if it has no events)."""
         with self._guard():
-            row = self.connection().execute("SELECT coalesce(max(version), 0) FROM events WHERE stream = ?", (stream,)).fetchone()
+            row = (
+                self.connection()
+                .execute("SELECT coalesce(max(version), 0) FROM events WHERE stream = ?", (stream,))
+                .fetchone()
+            )
         return int(row[0])
 
     def digest(self) -> Digest:
         """The head position, hash and recorded_at (position 0 and the genesis hash when empty)."""
         with self._guard():
-            row = self.connection().execute("SELECT position, hash, recorded_at FROM events ORDER BY position DESC LIMIT 1").fetchone()
+            row = (
+                self.connection()
+                .execute("SELECT position, hash, recorded_at FROM events ORDER BY position DESC LIMIT 1")
+                .fetchone()
+            )
         return Digest(*row) if row else Digest(0, GENESIS_HASH, None)
 
     def hash_at(self, position: int) -> str | None:
         """The chain hash after `position` (the genesis hash at 0; None past the head)."""
+        position = int_arg("position", position)
         if position <= 0:
             return GENESIS_HASH
         with self._guard():
@@ -305,8 +315,8 @@ class SQLiteEventStore:
 
     def position_at(self, recorded_until: str) -> int:
         """The last position recorded at or before an RFC 3339 instant (binary search: recorded_at
-        never decreases along position). Raises ValueError for a malformed instant."""
-        cut = format_instant(parse_instant(recorded_until))
+        never decreases along position). Raises EventValidationError for a malformed instant."""
+        cut = cut_instant(recorded_until)
         conn = self.connection()
         with self._guard():
             lo, hi = 0, self.digest().position
@@ -323,32 +333,18 @@ class SQLiteEventStore:
         """Walk the whole chain; report the first position whose row no longer matches.
 
         With `expected` (a digest kept earlier), also prove the log up to it was not rewritten."""
-        prev_hash, checked, position = GENESIS_HASH, 0, 0
-        sql = ("SELECT position, id, stream, version, type, schema_version, occurred_at, recorded_at,"
-               " data, metadata, prev_hash, hash FROM events WHERE position > ? ORDER BY position LIMIT ?")
-        conn = self.connection()
+        return verify_rows(self._verify_pages(), expected)
+
+    def _verify_pages(self) -> Iterator[list[Any]]:
+        sql = f"SELECT {VERIFY_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?"
+        conn, position = self.connection(), 0
         while True:
             with self._guard():
                 rows = conn.execute(sql, (position, READ_BATCH * 5)).fetchall()
             if not rows:
-                break
-            for p, i, s, v, t, sv, o, r, d, m, ph, h in rows:
-                problem = None
-                if p != position + 1:
-                    problem = f"position {position + 1} is missing"
-                    p = position + 1
-                elif ph != prev_hash:
-                    problem = "prev_hash does not match the previous event's hash"
-                elif chain_hash(ph, p, i, s, v, t, sv, o, r, d, m) != h:
-                    problem = "the stored event does not match its hash"
-                if problem:
-                    return VerifyReport(False, checked, p, prev_hash, problem)
-                prev_hash, position, checked = h, p, checked + 1
-                if expected is not None and p == expected.position and h != expected.hash:
-                    return VerifyReport(False, checked, p, prev_hash, "the hash differs from the digest kept earlier")
-        if expected is not None and expected.position > position:
-            return VerifyReport(False, checked, position + 1, prev_hash, "the log is shorter than the digest kept earlier")
-        return VerifyReport(True, checked, None, prev_hash)
+                return
+            yield rows
+            position = rows[-1][0]
 
     # -- event types -------------------------------------------------------------------------------
     def register_type(self, spec: dict[str, Any]) -> EventType:
@@ -373,7 +369,9 @@ class SQLiteEventStore:
 
     def _load_custom_types(self) -> None:
         with self._guard():
-            rows = self.connection().execute("SELECT name, fields, description FROM event_types ORDER BY name").fetchall()
+            rows = (
+                self.connection().execute("SELECT name, fields, description FROM event_types ORDER BY name").fetchall()
+            )
         for name, fields, description in rows:
             if name not in self.catalogue:
                 self.catalogue.add_custom(name, loads(fields), description)
@@ -388,19 +386,3 @@ class _Translate:
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         if isinstance(exc, sqlite3.Error) and not isinstance(exc, EventLogError):
             raise translate(exc) from exc
-
-
-def _check_expected(expected: object) -> None:
-    if expected in ("any", "no_stream"):
-        return
-    if not isinstance(expected, int) or isinstance(expected, bool) or expected < 0:
-        raise EventValidationError({"expected_version": ["must be 'any', 'no_stream' or a version ≥ 0"]})
-
-
-def _version_matches(expected: ExpectedVersion, actual: int) -> bool:
-    if expected == "any":
-        return True
-    if expected == "no_stream":
-        return actual == 0
-    return expected == actual
-

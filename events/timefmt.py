@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import functools
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 
-_YEAR = re.compile(r"^\d{4}$")
-_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
-_DAY = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+# ASCII digits only (`\d` would take any Unicode digit) and `\Z`, not `$` (which allows a
+# trailing newline): a stored value has exactly one spelling.
+_YEAR = re.compile(r"^[0-9]{4}\Z")
+_MONTH = re.compile(r"^([0-9]{4})-([0-9]{2})\Z")
+_DAY = re.compile(r"^([0-9]{4})-([0-9]{2})-([0-9]{2})\Z")
 _INSTANT = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
+    r"^([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2}):([0-9]{2})"
+    r"(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})\Z"
 )
 
 
@@ -24,7 +27,8 @@ def format_instant(when: datetime) -> str:
     """Render an aware datetime as fixed-width RFC 3339 UTC (sortable as text)."""
     if when.tzinfo is None:
         raise ValueError("naive datetime: the log only stores UTC instants")
-    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat, not strftime: strftime("%Y") does not pad years before 1000 on glibc.
+    return when.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def parse_instant(text: str) -> datetime:
@@ -34,7 +38,7 @@ def parse_instant(text: str) -> datetime:
         raise ValueError(f"not an RFC 3339 timestamp with offset: {text!r}")
     frac = (m.group(7) or ".0")[1:7].ljust(6, "0")
     offset = m.group(8)
-    tz = timezone.utc
+    tz = UTC
     if offset not in ("Z", "z"):
         sign = 1 if offset[0] == "+" else -1
         hours, minutes = int(offset[1:3]), int(offset[4:6])
@@ -43,7 +47,7 @@ def parse_instant(text: str) -> datetime:
         tz = timezone(sign * timedelta(hours=hours, minutes=minutes))
     y, mo, d, h, mi, s = (int(m.group(i)) for i in range(1, 7))
     try:
-        return datetime(y, mo, d, h, mi, s, int(frac), tzinfo=tz).astimezone(timezone.utc)
+        return datetime(y, mo, d, h, mi, s, int(frac), tzinfo=tz).astimezone(UTC)
     except (ValueError, OverflowError) as e:
         raise ValueError(f"invalid timestamp {text!r}: {e}") from None
 
@@ -59,14 +63,18 @@ def parse_date(text: str) -> date:
         raise ValueError(f"invalid date {text!r}: {e}") from None
 
 
-@functools.lru_cache(maxsize=4096)
 def normalize_occurred_at(value: str) -> str:
     """Validate an `occurred_at` value and return its stored form (same precision).
 
     Raises ValueError with a readable message.
     """
-    if not isinstance(value, str):
+    if not isinstance(value, str):  # before the cache, which would raise TypeError on a list
         raise ValueError("occurred_at must be a string")
+    return _normalize_occurred_at(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _normalize_occurred_at(value: str) -> str:
     text = value.strip()
     if _YEAR.match(text):
         if text == "0000":
@@ -81,9 +89,11 @@ def normalize_occurred_at(value: str) -> str:
         if text.startswith("0000"):
             raise ValueError("year 0000 does not exist")
         return parse_date(text).isoformat()
-    instant = parse_instant(text)
+    if not _INSTANT.match(text):
+        raise ValueError(f"not a date (YYYY, YYYY-MM or YYYY-MM-DD) or an RFC 3339 timestamp with an offset: {value!r}")
+    instant = parse_instant(text).replace(tzinfo=None)
     micro = instant.microsecond
-    return instant.strftime("%Y-%m-%dT%H:%M:%S") + (f".{micro:06d}Z" if micro else "Z")
+    return instant.isoformat(timespec="microseconds" if micro else "seconds") + "Z"
 
 
 def occurred_sort_key(stored: str) -> str:
