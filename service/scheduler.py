@@ -122,8 +122,9 @@ class PolicyScheduler:
         return result
 
     def _record(self, job_id: str, trigger: Any, result: Any, error: str | None, duration_ms: float) -> None:
-        aps_job = self.scheduler.get_job(job_id)
-        next_run = aps_job.next_run_time if aps_job is not None else None
+        # Ask the trigger, not the scheduler: scheduler.get_job() takes the lock that
+        # shutdown() holds while it waits for running jobs (a deadlock, seen in tests).
+        next_run = trigger.get_next_fire_time(None, self.services.clock.now())
         conn = self.services.store.connection()
         with immediate(conn):
             if not self.lease.held_in(conn):
