@@ -14,15 +14,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from marshmallow import Schema, ValidationError, missing
+from marshmallow import RAISE, Schema, ValidationError, missing
 
 Loader = Callable[[dict[str, Any]], "dict[str, Any] | None"]
 
 
 def compile_loader(schema: Schema) -> Loader | None:
     """A fast loader equivalent to `schema.load` on valid input, or None if the schema uses
-    features the loop does not reproduce (hooks, data keys, attributes, defaults, processors)."""
-    if any(schema._hooks.values()) or schema.opts.unknown != "raise":
+    features the loop does not reproduce (hooks, unknown fields allowed, partial or many
+    loading, data keys, attributes, defaults, field processors)."""
+    if any(schema._hooks.values()) or schema.unknown != RAISE or schema.partial or schema.many:
         return None
     plan: list[tuple[str, bool, bool, Callable[..., Any], tuple[Callable[[Any], Any], ...]]] = []
     for name, field in schema.load_fields.items():
