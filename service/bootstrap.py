@@ -3,12 +3,13 @@ hands them to the app, the CLI and the scheduler. Nothing else reaches for globa
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from events import Clock, SQLiteEventStore, SystemClock
 from projections import ProjectionEngine, builtin_projections
 
 from .config import Config
+from .tokens import TokenStore
 
 
 @dataclass
@@ -19,6 +20,12 @@ class Services:
     clock: Clock
     store: SQLiteEventStore
     engine: ProjectionEngine
+    #: API tokens (same database file); made from `store` when not given
+    tokens: TokenStore = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.tokens is None:
+            self.tokens = TokenStore(self.store, self.clock)
 
     def close(self) -> None:
         self.store.close()
@@ -39,4 +46,4 @@ def build_services(config: Config, clock: Clock | None = None, *, setup: bool = 
     engine = ProjectionEngine(store, builtin_projections(), clock)
     if setup:
         engine.setup()
-    return Services(config=config, clock=clock, store=store, engine=engine)
+    return Services(config=config, clock=clock, store=store, engine=engine, tokens=TokenStore(store, clock))

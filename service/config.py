@@ -16,11 +16,34 @@ class Config:
     db: str = "policy-timeline.db"
     busy_timeout: float = 5.0
     synchronous: str = "FULL"
+    # -- HTTP API (service/app.py) --
+    #: largest request body accepted, in bytes (413 beyond)
+    max_body_bytes: int = 1024 * 1024
+    #: require a Bearer token with the `read` scope for reads too (writes always need one)
+    require_read_token: bool = False
+    #: longest a projection query with `min_position` waits for the projection, in seconds
+    min_position_wait: float = 5.0
+    #: page size of list endpoints when the client sends no `limit`, and the largest allowed
+    default_page_limit: int = 100
+    max_page_limit: int = 1000
+    #: the Retry-After (seconds) sent with a 503 (database busy, min_position not reached)
+    retry_after: int = 1
     #: scheduler: seconds between projection catch-ups, lease time-to-live, daily job times (UTC)
     refresh_seconds: float = 5.0
     lease_ttl: float = 15.0
     snapshot_at: str = "00:05"
     verify_at: str = "02:00"
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.max_body_bytes < 1:
+            problems.append("max_body_bytes must be at least 1")
+        if not 1 <= self.default_page_limit <= self.max_page_limit:
+            problems.append("default_page_limit must be between 1 and max_page_limit")
+        if self.min_position_wait < 0 or self.retry_after < 0:
+            problems.append("min_position_wait and retry_after must not be negative")
+        if problems:
+            raise ValueError("; ".join(problems))
 
     def with_overrides(self, **overrides: Any) -> Config:
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
