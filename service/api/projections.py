@@ -1,0 +1,152 @@
+"""Projections: their status, their answers (now, as of a past instant, at a position, or
+after a position the caller wrote), and their upkeep (rebuild, refresh)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from flask_smorest import Api
+from marshmallow import Schema, fields
+from werkzeug.routing import Map, Rule
+
+from projections import Param, ProjectionEngine
+
+from .. import usecases
+from ..config import Config
+from ..schemas import (
+    AnswerSchema,
+    Instant,
+    JsonInt,
+    ProjectionListSchema,
+    RebuildResultSchema,
+    RefreshResultSchema,
+)
+from .base import Blueprint, query_rest, reply, services
+
+NAME_PARAM = {
+    "in": "path",
+    "name": "name",
+    "required": True,
+    "description": "A projection name (GET /v1/projections lists them)",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 100},
+}
+
+
+class ProjectionQuery(Schema):
+    on = fields.Date(metadata={"description": "The valid-time date (default: today, or the date of as_of)"})
+    as_of = Instant(metadata={"description": "Answer with only what the log had recorded by this instant"})
+    at_position = JsonInt(metadata={"description": "Answer with only the events up to this log position"})
+    min_position = JsonInt(
+        metadata={"description": "Read-your-writes: wait (bounded) until the projection has applied this position,"
+                  " else 503 with Retry-After"},
+    )  # fmt: skip
+
+
+COMMON = {"on", "as_of", "at_position", "min_position"}
+
+
+def blueprint(config: Config) -> Blueprint:
+    blp = Blueprint("projections", __name__, url_prefix="/v1", description="Read models built from the log.")
+    reads = blp.requires("read", enforced=config.require_read_token)
+
+    @blp.route("/projections")
+    @blp.alt_response(200, schema=ProjectionListSchema, success=True)
+    @blp.problems(503)
+    @reads
+    def list_projections() -> Any:
+        """List projections
+
+        Each projection's logic version, checkpoint, lag behind the log, last refresh,
+        status (ok, lagging, rebuilding, failed, stale) and its query parameters."""
+        return reply({"projections": usecases.projection_status(services())})
+
+    @blp.route("/projections/<name>", parameters=[NAME_PARAM])
+    @blp.arguments(ProjectionQuery, location="query")
+    @blp.alt_response(200, schema=AnswerSchema, success=True)
+    @blp.problems(404, 503)
+    @reads
+    def query_projection(args: dict[str, Any], name: str) -> Any:
+        """Query a projection
+
+        The projection's answer with the position and head hash it reflects. Besides the
+        parameters below, each projection takes its own (see its own path in this document,
+        or `params` in GET /v1/projections); unknown parameters are a 422."""
+        answer = usecases.query_projection(
+            services(),
+            name,
+            on=args.get("on"),
+            as_of=args.get("as_of"),
+            at_position=args.get("at_position"),
+            min_position=args.get("min_position"),
+            params=query_rest(COMMON),
+        )
+        return reply(answer.to_dict())
+
+    @blp.route("/projections/<name>/rebuild", methods=["POST"], parameters=[NAME_PARAM])
+    @blp.alt_response(200, schema=RebuildResultSchema, success=True)
+    @blp.problems(404, 503, 507)
+    @blp.requires("admin")
+    def rebuild_projection(name: str) -> Any:
+        """Rebuild a projection
+
+        Replays the whole log into a new generation and swaps it in; readers keep the old
+        answer meanwhile. Runs to completion before answering."""
+        return reply(usecases.rebuild_projection(services(), name))
+
+    @blp.route("/projections/refresh", methods=["POST"])
+    @blp.alt_response(200, schema=RefreshResultSchema, success=True)
+    @blp.problems(503, 507)
+    @blp.requires("admin")
+    def refresh_projections() -> Any:
+        """Refresh projections
+
+        Catches every projection up with the log now (the scheduler does it periodically);
+        returns how many events each applied."""
+        return reply({"applied": usecases.refresh_projections(services())})
+
+    return blp
+
+
+def param_schema(param: Param) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The OpenAPI schema of a projection parameter, and extra parameter-level keys."""
+    if param.kind == "int":
+        lo = param.minimum if param.minimum is not None else 0
+        hi = param.maximum if param.maximum is not None else 10**9
+        return {"type": "integer", "minimum": lo, "maximum": hi}, {}
+    if param.kind == "date":
+        return {"type": "string", "format": "date"}, {}
+    if param.kind == "bool":
+        return {"type": "boolean"}, {}
+    if param.kind == "csv":
+        items: dict[str, Any] = {"type": "string", "minLength": 1, "pattern": "^[^,]*[^, ][^,]*$"}
+        if param.choices:
+            items = {"type": "string", "enum": list(param.choices)}
+        return {"type": "array", "items": items, "minItems": 1}, {"style": "form", "explode": False}
+    schema: dict[str, Any] = {"type": "string", "maxLength": 2000, "pattern": "^[^\\x00]*$"}
+    if param.choices:
+        schema = {"type": "string", "enum": list(param.choices)}
+    return schema, {}
+
+
+def document_projections(api: Api, engine: ProjectionEngine) -> None:
+    """Add one documented path per projection, with its own query parameters (the generic
+    /v1/projections/{name} serves them all)."""
+    generic = api.spec.to_dict()["paths"]["/v1/projections/{name}"]["get"]
+    for name in engine.names():
+        proj = engine.get(name)
+        operation = copy.deepcopy(generic)
+        operation["summary"] = f"Query {name}"
+        operation["description"] = proj.description or operation.get("description", "")
+        operation["operationId"] = "query_" + name.replace("-", "_")
+        params = [p for p in operation.get("parameters", []) if p.get("in") != "path"]
+        for pname, param in proj.params.items():
+            schema, extra = param_schema(param)
+            doc = param.describe()
+            description = param.help + (f" (default: {doc['default']})" if doc["default"] is not None else "")
+            params.append({"in": "query", "name": pname, "schema": schema, "description": description, **extra})
+        operation["parameters"] = params
+        operation["responses"].pop("404", None)
+        rule = Rule(f"/v1/projections/{name}", endpoint=operation["operationId"])
+        Map([rule])  # binds the rule, which the Flask plugin of apispec reads the path from
+        api.spec.path(rule=rule, operations={"get": operation})

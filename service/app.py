@@ -1,0 +1,84 @@
+"""The Flask application factory: the HTTP API over the services of the composition root.
+
+`create_app` never starts the scheduler (every gunicorn worker would run every job) and opens
+no connection before it is needed (connections are per thread and per process).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, request
+from flask.json.provider import DefaultJSONProvider
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from events import Clock
+
+from .api import register_blueprints
+from .api.base import EXTENSION, Api
+from .api.projections import document_projections
+from .auth import init_auth
+from .bootstrap import Services, build_services
+from .config import Config, load_config
+from .errors import register_error_handlers
+from .metrics import init_metrics
+
+API_DESCRIPTION = (
+    "An append-only, hash-chained log of policy actions, and the answers projections give from it."
+    " Writes need a Bearer token (scopes: read, append, admin); errors are application/problem+json."
+)
+
+
+class JSONProvider(DefaultJSONProvider):
+    """The standard library's JSON: exact integers of any size, UTF-8 as is, compact."""
+
+    ensure_ascii = False
+    sort_keys = False
+    compact = True
+
+
+def create_app(
+    config: Config | dict[str, Any] | None = None,
+    services: Services | None = None,
+    clock: Clock | None = None,
+) -> Flask:
+    """Build the app. `config` is a Config or overrides for `load_config()`; `services`
+    (already built, e.g. by a test or the CLI) wins over both; `clock` is handed to
+    `build_services` when the app builds its own services."""
+    if services is None:
+        if not isinstance(config, Config):
+            config = load_config(**(config or {}))
+        services = build_services(config, clock)
+    config = services.config
+    app = Flask(__name__, static_folder=None)
+    app.json = JSONProvider(app)
+    app.config.update(
+        MAX_CONTENT_LENGTH=config.max_body_bytes,
+        RETRY_AFTER=config.retry_after,
+        API_TITLE="policy-timeline",
+        API_VERSION="1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX=None,  # /openapi.json and /docs are the API's own routes
+        API_SPEC_OPTIONS={"info": {"description": API_DESCRIPTION}},
+    )
+    app.extensions[EXTENSION] = services
+    init_metrics(app)
+    app.before_request(_check_body_size)
+    init_auth(app)
+    register_error_handlers(app)
+    api = Api(app)
+    api.spec.components.security_scheme(
+        "bearerAuth", {"type": "http", "scheme": "bearer", "description": "A token from `policy-timeline token create`"}
+    )
+    app.extensions["policy_timeline.api"] = api
+    register_blueprints(api, config)
+    document_projections(api, services.engine)
+    return app
+
+
+def _check_body_size() -> None:
+    """Refuse a declared body over the limit before anything reads it (werkzeug also stops
+    reading at the limit when no Content-Length is sent)."""
+    limit = request.max_content_length
+    if limit is not None and request.content_length is not None and request.content_length > limit:
+        raise RequestEntityTooLarge()
