@@ -82,8 +82,8 @@ def append(
     """Append one event to STREAM and print the recorded event (created false on a retry).
 
     \b
-    Example: policy-timeline append policy-us-h200-china PolicyAnnounced --occurred-at 2025-12-08
-      --data '{"policy_id": "us-h200-china", "title": "H200 sales to China", "jurisdiction": "US"}'
+    Example: policy-timeline append statements-us StatementIssued --occurred-at 2026-07-01
+      --data '{"speaker": "Press secretary", "organisation": "White House", "summary": "…"}'
     """
     event = NewEvent(
         type=event_type,

@@ -41,13 +41,27 @@ def gunicorn_available() -> bool:
     return True
 
 
+def waitress_available() -> bool:
+    try:
+        import waitress  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def pick_server(name: str) -> str:
-    """The server to run: gunicorn where it can run, else waitress."""
+    """The server to run: gunicorn where it can run, else waitress. Raises ValueError if the
+    one asked for (or, for "auto", either) cannot run here."""
     if name not in SERVERS:
         raise ValueError(f"unknown server {name!r}; choose from {', '.join(SERVERS)}")
-    if name == "auto":
-        return "gunicorn" if gunicorn_available() else "waitress"
-    return name
+    if name in ("auto", "gunicorn") and gunicorn_available():
+        return "gunicorn"
+    if name in ("auto", "waitress") and waitress_available():
+        return "waitress"
+    if name == "gunicorn":
+        raise ValueError("gunicorn cannot run here (it needs POSIX and the gunicorn package); try --server waitress")
+    missing = "no server is" if name == "auto" else "waitress is not"
+    raise ValueError(f"{missing} installed: pip install gunicorn waitress")
 
 
 def bind_address(host: str, port: int) -> str:
