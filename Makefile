@@ -3,35 +3,42 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 PYTEST_ARGS ?=
+PORT ?= 8000
 
-.PHONY: install demo serve test lint bench clean
+.PHONY: install install-dev demo serve test lint bench clean
 
 $(BIN)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(BIN)/.installed-dev: $(BIN)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-install: $(BIN)/.installed
+install: $(BIN)/.installed  ## the service and its CLI only (what `make demo` needs)
 
-demo: install  ## load the demo timeline into a fresh database and serve it
-	$(BIN)/policy-timeline serve --demo
+install-dev: $(BIN)/.installed-dev  ## plus the test and lint tools
 
-serve: install
-	$(BIN)/policy-timeline serve
+demo: install  ## load the demo timeline into a fresh database, print an admin token, serve it
+	$(BIN)/policy-timeline serve --demo --port $(PORT)
 
-test: install  ## the whole suite (slow suites included, bounded), plus the layer contracts
+serve: install  ## serve policy-timeline.db (or $$POLICY_TIMELINE_DB) with one scheduler
+	$(BIN)/policy-timeline serve --port $(PORT)
+
+test: install-dev  ## the whole suite (slow suites included, bounded), plus the layer contracts
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
-lint: install
+lint: install-dev
 	$(BIN)/ruff check events projections service tests bench
 	$(BIN)/ruff format --check events projections service tests bench
 	$(BIN)/mypy events projections
 	$(BIN)/lint-imports
 
-bench: install
+bench: install-dev
 	$(BIN)/python bench/log_throughput.py
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis policy-timeline-demo.db policy-timeline-demo.db-*
