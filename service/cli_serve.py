@@ -18,7 +18,7 @@ from .bootstrap import build_services
 from .cli_common import config_of, echo_json, get_services
 from .config import Config
 from .importexport import import_events
-from .server import ServeOptions, Supervisor, pick_server
+from .server import ServeOptions, Supervisor, check_can_listen, pick_server
 
 DEMO_DB = "policy-timeline-demo.db"
 #: stamped into a demo database's header (PRAGMA application_id), so `serve --demo` knows it
@@ -94,6 +94,7 @@ def serve(
     if db is not None:
         config = config.with_overrides(db=db)
     server = pick_server(server_name)
+    check_can_listen(host, port)
     url = f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
     if demo:
         config = config.with_overrides(db=config.db if db_given else DEMO_DB)

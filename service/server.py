@@ -68,6 +68,18 @@ def bind_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+def check_can_listen(host: str, port: int) -> None:
+    """Fail early, with one line, if the address cannot be listened on (in use, not local).
+    Raises OSError."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn does
+        try:
+            s.bind((host, port))
+        except OSError as e:
+            raise OSError(f"cannot listen on {bind_address(host, port)}: {e.strerror or e}") from None
+
+
 def run_server(config: Config, host: str, port: int, workers: int, server: str = "auto") -> None:
     """Serve the app until SIGINT/SIGTERM (blocking). Each gunicorn worker builds its own
     app (and database connections) after the fork; nothing is opened in the master."""

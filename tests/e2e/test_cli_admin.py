@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -228,3 +229,13 @@ def test_the_console_script_runs_as_a_real_process(demo_db: Path) -> None:
     )
     assert bad.returncode == 1 and bad.stderr.startswith("Error: no projection named 'nope'")
     assert time.monotonic() - started < 30
+
+
+def test_serve_on_a_port_in_use_is_a_one_line_error(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run(tmp_path / "log.db", "serve", "--port", str(port))
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
