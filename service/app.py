@@ -16,7 +16,7 @@ from events import Clock
 
 from .api import register_blueprints
 from .api.base import EXTENSION, Api
-from .api.projections import document_projections
+from .api.projections import ProjectionName, document_projections
 from .auth import init_auth
 from .bootstrap import Services, build_services
 from .config import Config, load_config
@@ -51,6 +51,7 @@ def create_app(
         services = build_services(config, clock)
     config = services.config
     app = Flask(__name__, static_folder=None)
+    app.url_map.converters["projection"] = ProjectionName
     app.json = JSONProvider(app)
     app.config.update(
         MAX_CONTENT_LENGTH=config.max_body_bytes,

@@ -16,6 +16,11 @@ from events.timefmt import normalize_occurred_at, parse_instant
 MAX_SAFE_INT = 2**53 - 1
 STREAM_PATTERN = r"^[A-Za-z0-9._:][A-Za-z0-9._:-]{0,199}$"
 HASH = {"pattern": "^[0-9a-f]{64}$"}
+#: what `occurred_at` (and its filters) accept: a year, a month, a day, or an RFC 3339 instant
+OCCURRED_PATTERN = (
+    r"^([0-9]{4}(-[0-9]{2}(-[0-9]{2})?)?"
+    r"|[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2}))$"
+)
 
 
 # -- fields ----------------------------------------------------------------------------------
@@ -68,6 +73,7 @@ class OccurredBound(Text):
     """A year, a month, a day or an RFC 3339 instant (the forms `occurred_at` takes)."""
 
     def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("metadata", {}).setdefault("pattern", OCCURRED_PATTERN)
         super().__init__(max_length=64, **kwargs)
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
@@ -110,12 +116,20 @@ def nullable(field: fields.Field) -> fields.Field:
 class NewEventSchema(Schema):
     """An event to append. `data` is checked against the type's schema by the log."""
 
-    type = Text(required=True, min_length=1, max_length=64, metadata={"description": "An event type name"})
+    type = Text(
+        required=True,
+        min_length=1,
+        max_length=64,
+        metadata={"description": "An event type (GET /v1/event-types)", "pattern": "^[A-Z][A-Za-z0-9]{2,63}$"},
+    )
     occurred_at = Text(
         required=True,
         min_length=1,
         max_length=64,
-        metadata={"description": "When it happened: YYYY, YYYY-MM, YYYY-MM-DD or an RFC 3339 timestamp"},
+        metadata={
+            "description": "When it happened: YYYY, YYYY-MM, YYYY-MM-DD or an RFC 3339 timestamp",
+            "pattern": OCCURRED_PATTERN,
+        },
     )
     data = fields.Dict(required=True, metadata={"description": "The payload; its fields depend on `type`"})
     id = Text(

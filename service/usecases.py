@@ -202,11 +202,17 @@ def query_projection(
     """Answer a projection's question (optionally as the log stood at `as_of`/`at_position`).
 
     With `min_position`, first wait (at most `config.min_position_wait` seconds) until the
-    projection has applied that position: read-your-writes. Raises UnknownProjectionError,
-    InvalidQueryError, PositionNotReachedError."""
+    projection has applied that position: read-your-writes. A position beyond the log's head
+    is a RequestValidationError. Raises UnknownProjectionError, InvalidQueryError,
+    PositionNotReachedError."""
     engine = services.engine
     parse_params(engine.get(name).params, dict(params or {}))  # fail fast, before any wait
     if min_position is not None:
+        head = services.store.digest().position
+        if min_position > head:  # no one has written it: waiting would only hold a worker
+            raise RequestValidationError(
+                {"min_position": [f"the log ends at position {head}; pass a position an append returned"]}
+            )
         wait = services.config.min_position_wait
         if not engine.wait_for(name, min_position, timeout=wait):
             raise PositionNotReachedError(name, min_position, engine.checkpoint(name).position, wait)

@@ -14,6 +14,7 @@ from flask import Response, current_app, request
 from marshmallow import Schema, ValidationError
 from webargs import core
 from webargs.flaskparser import FlaskParser
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from events.catalogue import flatten_errors
 
@@ -66,6 +67,18 @@ def strict_json(raw: bytes) -> Any:
         raise MalformedRequestError(f"malformed JSON: {e}") from None
 
 
+def read_body(req: Any) -> bytes:
+    """The request body, at most `max_content_length` bytes. Raises RequestEntityTooLarge for a
+    longer one, also when no Content-Length was sent (werkzeug then cuts the stream at the limit
+    without telling, so the rest of the raw stream is probed for one more byte)."""
+    raw: bytes = req.get_data(cache=True)
+    limit = req.max_content_length
+    cut_at_limit = req.content_length is None and limit is not None and len(raw) >= limit
+    if cut_at_limit and req.environ["wsgi.input"].read(1):
+        raise RequestEntityTooLarge()
+    return raw
+
+
 class StrictParser(FlaskParser):
     """webargs parser whose errors are the service's typed errors (415, 400, 422)."""
 
@@ -76,7 +89,7 @@ class StrictParser(FlaskParser):
         charset = req.mimetype_params.get("charset", "utf-8").lower()
         if charset not in ("utf-8", "utf8"):
             raise UnsupportedMediaTypeError(f"send the body as UTF-8 (got charset={charset})")
-        return strict_json(req.get_data(cache=True))
+        return strict_json(read_body(req))
 
     def _on_validation_error(self, error: ValidationError, *args: Any, **kwargs: Any) -> Any:
         raise RequestValidationError(field_errors(error.messages))

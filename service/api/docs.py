@@ -3,6 +3,7 @@ the server (no JavaScript, no CDN, nothing fetched from elsewhere)."""
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 from typing import Any
 
@@ -13,6 +14,7 @@ from ..errors import PROBLEMS
 from .base import Blueprint, reply
 
 METHODS = ("get", "post", "put", "patch", "delete")
+CODE = re.compile(r"`([^`]+)`")
 SPEC_KEY = "policy_timeline.openapi"
 
 
@@ -89,7 +91,7 @@ def _operation(spec: dict[str, Any], path: str, method: str, op: dict[str, Any],
         content_type, media = next(iter(op["requestBody"]["content"].items()))
         body = {"content_type": content_type, "type": type_html(media.get("schema", {}))}
     responses = []
-    for status, response in op.get("responses", {}).items():
+    for status, response in sorted(op.get("responses", {}).items(), key=lambda item: item[0].replace("default", "9")):
         response = _resolve(spec, response)
         content = response.get("content", {})
         content_type, media = next(iter(content.items())) if content else ("", {})
@@ -97,7 +99,7 @@ def _operation(spec: dict[str, Any], path: str, method: str, op: dict[str, Any],
         responses.append(
             {
                 "status": status,
-                "description": response.get("description", ""),
+                "description": inline(response.get("description", "")),
                 "content_type": content_type,
                 "type": type_html(media.get("schema", {})) if media else "",
                 "headers": headers,
@@ -112,7 +114,7 @@ def _operation(spec: dict[str, Any], path: str, method: str, op: dict[str, Any],
                 "in": p["in"],
                 "required": p.get("required", False),
                 "type": type_html(p.get("schema", {})),
-                "description": p.get("description", ""),
+                "description": inline(p.get("description", "")),
             }
         )
     anchor = f"op-{method}-{path.strip('/').replace('/', '-').replace('{', '').replace('}', '')}"
@@ -121,7 +123,7 @@ def _operation(spec: dict[str, Any], path: str, method: str, op: dict[str, Any],
         "method": method.upper(),
         "path": path,
         "summary": op.get("summary", ""),
-        "description": op.get("description", ""),
+        "description": inline(op.get("description", "")),
         "auth": auth,
         "parameters": params,
         "body": body,
@@ -143,11 +145,16 @@ def _schema_entry(name: str, schema: dict[str, Any]) -> dict[str, Any]:
             "name": prop,
             "type": type_html(sub),
             "required": prop in required,
-            "description": sub.get("description", ""),
+            "description": inline(sub.get("description", "")),
         }
         for prop, sub in schema.get("properties", {}).items()
     ]
-    return {"name": name, "description": schema.get("description", ""), "properties": props}
+    return {"name": name, "description": inline(schema.get("description", "")), "properties": props}
+
+
+def inline(text: str) -> Markup:
+    """Escape a description, rendering `code` spans."""
+    return Markup(CODE.sub(lambda m: f"<code>{m.group(1)}</code>", str(escape(text))))
 
 
 def type_html(schema: dict[str, Any]) -> Markup:

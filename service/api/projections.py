@@ -8,7 +8,7 @@ from typing import Any
 
 from flask_smorest import Api
 from marshmallow import Schema, fields
-from werkzeug.routing import Map, Rule
+from werkzeug.routing import BaseConverter, Map, Rule
 
 from projections import Param, ProjectionEngine
 
@@ -46,6 +46,13 @@ class ProjectionQuery(Schema):
 COMMON = {"on", "as_of", "at_position", "min_position"}
 
 
+class ProjectionName(BaseConverter):
+    """A path segment naming a projection: anything but `refresh`, which is the refresh
+    endpoint's (so `GET /v1/projections/refresh` is a 405 that allows POST, not a 404)."""
+
+    regex = r"(?!refresh(?:/|$))[^/]+"
+
+
 def blueprint(config: Config) -> Blueprint:
     blp = Blueprint("projections", __name__, url_prefix="/v1", description="Read models built from the log.")
     reads = blp.requires("read", enforced=config.require_read_token)
@@ -61,7 +68,7 @@ def blueprint(config: Config) -> Blueprint:
         status (ok, lagging, rebuilding, failed, stale) and its query parameters."""
         return reply({"projections": usecases.projection_status(services())})
 
-    @blp.route("/projections/<name>", parameters=[NAME_PARAM])
+    @blp.route("/projections/<projection:name>", parameters=[NAME_PARAM])
     @blp.arguments(ProjectionQuery, location="query")
     @blp.alt_response(200, schema=AnswerSchema, success=True)
     @blp.problems(404, 503)
@@ -83,7 +90,7 @@ def blueprint(config: Config) -> Blueprint:
         )
         return reply(answer.to_dict())
 
-    @blp.route("/projections/<name>/rebuild", methods=["POST"], parameters=[NAME_PARAM])
+    @blp.route("/projections/<projection:name>/rebuild", methods=["POST"], parameters=[NAME_PARAM])
     @blp.alt_response(200, schema=RebuildResultSchema, success=True)
     @blp.problems(404, 503, 507)
     @blp.requires("admin")
