@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from flask import Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
@@ -196,7 +196,7 @@ def problem(slug: str, detail: str, *, headers: dict[str, str] | None = None, **
         "instance": request.path if request else None,
     }
     body.update(extra)
-    response = current_app.json.response(body)
+    response = cast(Response, current_app.json.response(body))
     response.status_code = kind.status
     response.mimetype = PROBLEM_MIMETYPE
     if kind.retry:

@@ -7,6 +7,7 @@ database never holds a usable token and a timing probe learns nothing about the 
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import hmac
 import secrets
@@ -175,7 +176,7 @@ class TokenStore:
         granted = frozenset().union(*(IMPLIED[s] for s in scopes.split(",") if s in IMPLIED))
         return Principal(token_id, name, granted)
 
-    def _read(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
+    def _read(self, sql: str, args: tuple[Any, ...]) -> builtins.list[Any]:
         try:
             return self.store.connection().execute(sql, args).fetchall()
         except sqlite3.Error as e:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import http
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import flask_smorest
 from flask import Response, current_app, request
@@ -122,7 +122,7 @@ class Blueprint(flask_smorest.Blueprint):
 
         def decorate(func: F) -> F:
             func.required_scope = scope  # type: ignore[attr-defined]
-            security = [{"bearerAuth": []}] if enforced else [{}, {"bearerAuth": []}]
+            security: list[dict[str, list[str]]] = [{"bearerAuth": []}] if enforced else [{}, {"bearerAuth": []}]
             func = self.doc(security=security, **{"x-scope": scope})(func)
             if enforced:
                 func = self.problems(401, 403)(func)
@@ -172,7 +172,7 @@ def services() -> Services:
 
 def reply(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     """A JSON response (the app's JSON provider: stdlib json, exact big integers)."""
-    response = current_app.json.response(body)
+    response = cast(Response, current_app.json.response(body))
     response.status_code = status
     for name, value in (headers or {}).items():
         response.headers[name] = value

@@ -53,17 +53,20 @@ class AppendHeadersSchema(Schema):
 
 def blueprint(config: Config) -> Blueprint:
     blp = Blueprint("streams", __name__, url_prefix="/v1", description="Streams of events, and appending to them.")
-    page = {"load_default": config.default_page_limit}
     limit_doc = {"description": f"Page size (default {config.default_page_limit})"}
 
     class StreamsQuery(Schema):
         prefix = Text(max_length=200, metadata={"description": "Only streams whose name starts with this"})
         after = Text(max_length=200, metadata={"description": "Only streams after this name (from `next_after`)"})
-        limit = JsonInt(minimum=1, maximum=config.max_page_limit, metadata=limit_doc, **page)
+        limit = JsonInt(
+            minimum=1, maximum=config.max_page_limit, metadata=limit_doc, load_default=config.default_page_limit
+        )
 
     class StreamEventsQuery(Schema):
         from_version = JsonInt(minimum=1, load_default=1, metadata={"description": "First version to return"})
-        limit = JsonInt(minimum=1, maximum=config.max_page_limit, metadata=limit_doc, **page)
+        limit = JsonInt(
+            minimum=1, maximum=config.max_page_limit, metadata=limit_doc, load_default=config.default_page_limit
+        )
 
     @blp.route("/streams")
     @blp.arguments(StreamsQuery, location="query")
