@@ -23,7 +23,6 @@ from .fields import (
     StrictBoolean,
     Text,
     WhenText,
-    check_json_value,
     text_list,
 )
 from .jsonfast import loads
@@ -238,18 +237,14 @@ class Catalogue:
     def validate_metadata(self, metadata: Any, path: str) -> tuple[dict[str, Any], str]:
         """Validate event metadata; return it and its canonical JSON. Raises EventValidationError.
 
-        Results are memoised by the input's canonical JSON text: a batch usually repeats one
-        source, and validation is a pure function of the input. Only plain JSON (string keys,
-        no tuples, 64-bit integers) is memoised: for it, equal texts mean equal inputs."""
+        Results are memoised by the input's repr: a batch usually repeats one source, and
+        validation is a pure function of the input. For the JSON-like builtins the repr is
+        exact (1, 1.0, True and "1" differ; floats round-trip), and what is stored is always
+        the canonical text of a value that passed validation."""
         if metadata is None or metadata == {}:
             return {}, "{}"
-        key: str | None = None
-        try:
-            check_json_value(metadata)
-            key = canonical_json(metadata)
-        except (ValidationError, TypeError, ValueError):
-            key = None
-        cached = self._metadata_cache.get(key) if key is not None else None
+        key = repr(metadata)
+        cached = self._metadata_cache.get(key)
         if cached is not None:
             return loads(cached), cached
         try:
@@ -257,10 +252,9 @@ class Catalogue:
         except ValidationError as e:
             raise EventValidationError(flatten_errors(e.messages, path)) from None
         text = canonical_json(loaded)
-        if key is not None:
-            if len(self._metadata_cache) >= METADATA_CACHE_SIZE:
-                self._metadata_cache.clear()
-            self._metadata_cache[key] = text
+        if len(self._metadata_cache) >= METADATA_CACHE_SIZE:
+            self._metadata_cache.clear()
+        self._metadata_cache[key] = text
         return loaded, text
 
     def reference_fields(self, type_name: str, data: dict[str, Any]) -> list[tuple[str, str]]:
