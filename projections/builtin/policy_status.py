@@ -63,15 +63,15 @@ PREFIX = "policy:"
 POS, ID, TYPE, OCC, SUMMARY, REASON, INFO = 0, 1, 2, 3, 4, 5, 6
 
 
-#: type → (field giving the entry's summary, field giving its reason)
-TEXT_FIELDS: dict[str, tuple[str | None, str | None]] = {
-    "PolicyAnnounced": ("summary", None),
-    "PolicyApproved": ("summary", None),
-    "RulePublished": ("title", None),
+#: type → (field giving the entry's summary, field giving its reason); "" names no field
+TEXT_FIELDS: dict[str, tuple[str, str]] = {
+    "PolicyAnnounced": ("summary", ""),
+    "PolicyApproved": ("summary", ""),
+    "RulePublished": ("title", ""),
     "PolicyAmended": ("changes", "reason"),
-    "PolicySuspended": (None, "reason"),
-    "PolicyRevoked": (None, "reason"),
-    "LicenseGranted": ("licensee", None),
+    "PolicySuspended": ("", "reason"),
+    "PolicyRevoked": ("", "reason"),
+    "LicenseGranted": ("licensee", ""),
     "LicenseDenied": ("licensee", "reason"),
 }
 
@@ -100,8 +100,8 @@ class PolicyStatus(StateProjection):
             event.id,
             kind,
             event.occurred_at,
-            data.get(summary_field) if summary_field else None,
-            data.get(reason_field) if reason_field else None,
+            data.get(summary_field),
+            data.get(reason_field),
             data.get("subject"),
             data.get("jurisdiction"),
             data.get("counterparty"),
