@@ -10,6 +10,7 @@ import contextlib
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from typing import Literal
 
@@ -25,12 +26,31 @@ def open_connection(path: str, busy_timeout: float = 5.0, synchronous: Synchrono
     try:
         conn = sqlite3.connect(path, timeout=busy_timeout, check_same_thread=False)
         if path != ":memory:":
-            conn.execute("PRAGMA journal_mode=WAL")
+            _enable_wal(conn, busy_timeout)
         conn.execute(f"PRAGMA synchronous={synchronous}")
         conn.execute("PRAGMA foreign_keys=ON")
     except sqlite3.Error as e:
         raise translate(e) from e
     return conn
+
+
+def _enable_wal(conn: sqlite3.Connection, busy_timeout: float) -> None:
+    """Switch the file to WAL, retrying for up to the busy timeout.
+
+    Switching a new file takes an exclusive lock, and when processes open a new file at the
+    same moment SQLite may refuse at once with "database is locked" without calling the busy
+    handler (it does so where waiting could deadlock), so the timeout alone does not help."""
+    deadline = time.monotonic() + busy_timeout
+    pause = 0.002
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) and "busy" not in str(e) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
 
 
 def translate(error: sqlite3.Error) -> EventLogError:

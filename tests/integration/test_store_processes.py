@@ -81,3 +81,16 @@ def test_concurrent_appends_with_any_version_lose_no_write(db_path: Path, shared
     log = assert_gapless(store)
     assert sorted(e.id for e in log) == sorted(acknowledged)
     store.close()
+
+
+def test_processes_opening_a_new_file_at_the_same_moment_all_get_a_working_store(tmp_path: Path) -> None:
+    """Regression: switching a new file to WAL could fail at once with "database is locked"
+    (SQLite skips the busy handler where waiting could deadlock). It is a race: this test
+    failed on the old code in about one run of three."""
+    paths = [str(tmp_path / f"new-{n}.db") for n in range(30)]
+    start = SPAWN.Barrier(WORKERS, timeout=TIMEOUT)
+    assert run_workers(log_workers.open_together, [(paths, start)] * WORKERS) == [[]] * WORKERS
+    for path in paths:
+        store = SQLiteEventStore(path)
+        assert (store.stream_version("opened"), store.verify().ok) == (WORKERS, True)
+        store.close()
