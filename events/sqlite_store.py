@@ -318,11 +318,13 @@ class SQLiteEventStore:
         never decreases along position). Raises EventValidationError for a malformed instant."""
         cut = cut_instant(recorded_until)
         conn = self.connection()
+        # `>=`, not `=`: a gap left by tampering must not break the search (verify reports it)
+        sql = "SELECT recorded_at FROM events WHERE position >= ? ORDER BY position LIMIT 1"
         with self._guard():
             lo, hi = 0, self.digest().position
             while lo < hi:
                 mid = (lo + hi + 1) // 2
-                if conn.execute("SELECT recorded_at FROM events WHERE position = ?", (mid,)).fetchone()[0] <= cut:
+                if conn.execute(sql, (mid,)).fetchone()[0] <= cut:
                     lo = mid
                 else:
                     hi = mid - 1

@@ -83,6 +83,8 @@ def test_a_deleted_row_is_reported_missing(log: SQLiteEventStore, db_path: Path)
         conn.execute("DELETE FROM events WHERE position = ?", (K,))
     report = log.verify()
     assert (report.ok, report.first_bad_position, report.problem) == (False, K, f"position {K} is missing")
+    assert log.position_at("2030-01-01T00:00:00Z") == 8  # reads still work around the gap
+    assert [e.position for e in log.read_all(recorded_until="2030-01-01T00:00:00Z")] == [1, 2, 3, 5, 6, 7, 8]
 
 
 def test_a_consistently_rewritten_log_is_caught_by_a_digest_kept_earlier(log: SQLiteEventStore, db_path: Path) -> None:
