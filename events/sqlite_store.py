@@ -217,7 +217,7 @@ class SQLiteEventStore:
         check_stream_name(stream)
         start = max(int_arg("from_version", from_version), 1) - 1
         sql = f"SELECT {COLUMNS} FROM events WHERE version > ? AND stream = ? ORDER BY version LIMIT ?"
-        return self._paged(sql, [stream], start, limit, key=3)
+        return self._paged(sql, [stream], start, _limit(limit), key=3)
 
     def read_all(
         self,
@@ -249,7 +249,7 @@ class SQLiteEventStore:
             params.append(until_position)
         conditions = "".join(f" AND {w}" for w in where)
         sql = f"SELECT {COLUMNS} FROM events WHERE position > ?{conditions} ORDER BY position LIMIT ?"
-        return self._paged(sql, params, after, limit, key=0)
+        return self._paged(sql, params, after, _limit(limit), key=0)
 
     def _paged(self, sql: str, params: list[Any], start: int, limit: int | None, key: int) -> Iterator[RecordedEvent]:
         """Run a keyset-paginated query (`key > ?` first, `LIMIT ?` last) batch by batch;
@@ -388,3 +388,7 @@ class _Translate:
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         if isinstance(exc, sqlite3.Error) and not isinstance(exc, EventLogError):
             raise translate(exc) from exc
+
+
+def _limit(limit: int | None) -> int | None:
+    return None if limit is None else int_arg("limit", limit)

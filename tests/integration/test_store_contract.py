@@ -390,6 +390,7 @@ class EventLogContract:
             ({"recorded_until": "2026-01-01T10:00:00"}, "recorded_until"),
             ({"after": "3"}, "after"),
             ({"until_position": 1.5}, "until_position"),
+            ({"limit": "10"}, "limit"),
         ],
         ids=repr,
     )
