@@ -38,8 +38,9 @@ class ProjectionQuery(Schema):
     as_of = Instant(metadata={"description": "Answer with only what the log had recorded by this instant"})
     at_position = JsonInt(metadata={"description": "Answer with only the events up to this log position"})
     min_position = JsonInt(
-        metadata={"description": "Read-your-writes: wait (bounded) until the projection has applied this position,"
-                  " else 503 with Retry-After"},
+        metadata={"description": "Read-your-writes: the position an append returned. Waits (bounded) until"
+                  " the projection has applied it, else 503 with Retry-After; a position the log does not hold"
+                  " yet is a 422"},
     )  # fmt: skip
 
 
