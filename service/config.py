@@ -33,6 +33,20 @@ class Config:
     lease_ttl: float = 15.0
     snapshot_at: str = "00:05"
     verify_at: str = "02:00"
+    # -- the timeline page and the live feed (service/web, service/live.py) --
+    #: request threads per gunicorn worker (gthread) or waitress threads; a live feed holds one
+    server_threads: int = 32
+    #: live feeds (GET /v1/events/live) open at once per process; beyond it a 503. Kept below
+    #: server_threads so that feeds never take every thread from ordinary requests
+    max_live_feeds: int = 16
+    #: seconds between heartbeat comments on a quiet feed, and between its polls of the log
+    live_heartbeat_seconds: float = 15.0
+    live_poll_seconds: float = 0.25
+    #: a feed ends after this many seconds (the client reconnects with Last-Event-ID)
+    live_max_seconds: float = 900.0
+    #: the page verifies the chain itself (cached while the head stays) only up to this many
+    #: events when no scheduler has verified it; beyond, it says so
+    page_verify_max_events: int = 200_000
 
     def __post_init__(self) -> None:
         problems = []
@@ -42,6 +56,10 @@ class Config:
             problems.append("default_page_limit must be between 1 and max_page_limit")
         if self.min_position_wait < 0 or self.retry_after < 0:
             problems.append("min_position_wait and retry_after must not be negative")
+        if not 0 <= self.max_live_feeds < self.server_threads:
+            problems.append("max_live_feeds must be at least 0 and below server_threads")
+        if min(self.live_heartbeat_seconds, self.live_poll_seconds, self.live_max_seconds) <= 0:
+            problems.append("live_heartbeat_seconds, live_poll_seconds and live_max_seconds must be positive")
         if problems:
             raise ValueError("; ".join(problems))
 

@@ -91,6 +91,14 @@ class PositionNotReachedError(ServiceError):
         )
 
 
+class FeedLimitError(ServiceError):
+    """This process already serves as many live feeds as it may."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(f"this server already holds its {limit} live feed(s); reconnect after Retry-After seconds")
+
+
 class NotReadyError(ServiceError):
     """The service cannot serve traffic yet (database, migrations or scheduler)."""
 
@@ -139,6 +147,7 @@ PROBLEMS: dict[str, ProblemType] = {
         _p("position-not-reached", 503, "Projection behind", "Retry after `Retry-After` seconds.", True),
         _p("projection-busy", 503, "Projection busy", "Another process is updating it; retry.", True),
         _p("not-ready", 503, "Not ready", "See `checks`; retry after `Retry-After` seconds.", True),
+        _p("too-many-feeds", 503, "Too many live feeds", "Reconnect after `Retry-After` seconds.", True),
         _p("storage-full", 507, "Storage full", "The disk is full; nothing was written."),
     )
 }
@@ -166,6 +175,7 @@ ERRORS: dict[type[BaseException], tuple[str, Extras | None]] = {
     ForbiddenError: ("forbidden", lambda e: {"required_scope": e.scope}),
     PositionNotReachedError: ("position-not-reached", lambda e: {"min_position": e.wanted, "position": e.reached}),
     NotReadyError: ("not-ready", lambda e: {"checks": e.checks}),
+    FeedLimitError: ("too-many-feeds", lambda e: {"limit": e.limit}),
     EventValidationError: ("validation-error", _fields),
     InvalidStreamNameError: ("validation-error", lambda e: {"errors": {"stream": [str(e)]}}),
     UnknownEventTypeError: ("validation-error", lambda e: {"errors": {"type": [str(e)]}}),

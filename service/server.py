@@ -26,6 +26,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from .config import PREFIX, Config, load_config
+from .live import end_feeds_on_sigterm
 
 SERVERS = ("auto", "gunicorn", "waitress")
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -102,6 +103,11 @@ def _run_gunicorn(config: Config, host: str, port: int, workers: int) -> None:
                 "graceful_timeout": 10,
                 # the default control socket is one path per user: two servers would clash
                 "control_socket_disable": True,
+                # threads per worker: a live feed (/v1/events/live) holds one, and the app caps
+                # feeds per process below this (config.max_live_feeds), so requests still flow
+                "worker_class": "gthread",
+                "threads": config.server_threads,
+                "post_worker_init": end_feeds_on_sigterm,
             }
             for key, value in options.items():
                 if key in self.cfg.settings:
@@ -123,7 +129,8 @@ def _run_waitress(config: Config, host: str, port: int, workers: int) -> None:
     # waitress is one process: workers become threads. SIGTERM ends it like Ctrl-C.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     with contextlib.suppress(KeyboardInterrupt):
-        waitress.serve(create_app(config), host=host, port=port, threads=max(4, workers), ident="policy-timeline")
+        threads = max(config.server_threads, workers)  # above max_live_feeds, as with gunicorn
+        waitress.serve(create_app(config), host=host, port=port, threads=threads, ident="policy-timeline")
 
 
 # -- the supervisor -------------------------------------------------------------------------------
