@@ -8,30 +8,43 @@ checkpoint's generation atomically.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from itertools import islice
 from typing import Any
 
 from events import Clock, RecordedEvent, SQLiteEventStore, SystemClock
+from events.jsonfast import loads
 from events.sqlite_db import immediate
 from events.timefmt import format_instant, parse_instant
 
+from .audit import diff_rows, diff_states, replayed_rows
 from .base import Projection, QueryContext, State, StateProjection, TableProjection
 from .checkpoints import (
     Checkpoint,
-    encode_snapshot,
+    abandon_rebuild,
+    advance,
+    check_unmoved,
+    count_rebuilt,
+    drop_generations,
+    dumps,
     load_state,
     nearest_snapshot,
+    plan_snapshots,
     read_checkpoint,
+    save_snapshots,
+    start_rebuild,
+    swap_in,
+    table_prefix,
     write_state_changes,
 )
 from .errors import CheckpointMovedError, InvalidQueryError, ProjectionFailedError, UnknownProjectionError
 from .migrations import migrations
 from .params import parse_params
+from .reader import batched, count_events, read_events, read_types
 from .readtx import read_transaction
 
 log = logging.getLogger("policy_timeline.projections")
@@ -59,16 +72,6 @@ class Answer:
         }
 
 
-def batched(events: Iterable[RecordedEvent], size: int) -> Iterator[list[RecordedEvent]]:
-    it = iter(events)
-    while batch := list(islice(it, size)):
-        yield batch
-
-
-def table_prefix(name: str, generation: int) -> str:
-    return "pt_" + name.replace("-", "_") + f"_g{generation}_"
-
-
 class ProjectionEngine:
     """Runs a set of projections over one event store (same SQLite file)."""
 
@@ -80,14 +83,20 @@ class ProjectionEngine:
         *,
         batch_size: int = 5000,
         snapshot_every: int = 20_000,
+        snapshot_bytes_per_position: int = 128,
     ) -> None:
+        """`snapshot_every` and `snapshot_bytes_per_position` space a state projection's
+        snapshots (see `checkpoints.SnapshotPlan`): at least `snapshot_every` positions apart,
+        and one position further per `snapshot_bytes_per_position` bytes of encoded state."""
         self.store = store
         self.clock: Clock = clock or store.clock or SystemClock()
         self.batch_size = batch_size
         self.snapshot_every = snapshot_every
+        self.snapshot_bytes_per_position = snapshot_bytes_per_position
         self._projections = {p.name: p for p in projections}
         self._locks = {name: threading.RLock() for name in self._projections}
         self._cache: dict[str, tuple[int, int, State]] = {}
+        self._snapshot_sizes: dict[str, int] = {}  # encoded size of each state's latest snapshot
 
     # -- set-up ---------------------------------------------------------------------------------
     def setup(self) -> list[str]:
@@ -100,12 +109,17 @@ class ProjectionEngine:
             for p in self._projections.values():
                 if read_checkpoint(conn, p.name) is None:
                     conn.execute(
-                        "INSERT INTO projection_checkpoints (name, logic_version, generation, position) VALUES (?,?,1,0)",
+                        "INSERT INTO projection_checkpoints (name, logic_version, generation, position)"
+                        " VALUES (?,?,1,0)",
                         (p.name, p.logic_version),
                     )
                     if isinstance(p, TableProjection):
                         p.create(conn, table_prefix(p.name, 1))
-        stale = [name for name in self._projections if self.checkpoint(name).logic_version != self._projections[name].logic_version]
+        stale = [
+            name
+            for name in self._projections
+            if self.checkpoint(name).logic_version != self._projections[name].logic_version
+        ]
         for name in stale:
             log.info("projection %s changed its logic version: rebuilding", name)
             self.rebuild(name)
@@ -154,51 +168,83 @@ class ProjectionEngine:
                 self._cache[proj.name] = (cp.generation, head, state)
             return applied
 
-    def _touch(self, name: str, error: str | None = None) -> None:
-        with immediate(self.store.connection()) as conn:
-            conn.execute(
-                "UPDATE projection_checkpoints SET last_refresh_at = ?, last_error = ? WHERE name = ?",
-                (format_instant(self.clock.now()), error, name),
-            )
+    def _now(self) -> str:
+        return format_instant(self.clock.now())
+
+    def _touch(self, name: str, error: str | None = None, *, quiet: bool = False) -> None:
+        """Record a refresh (and its error, if any). `quiet`: log a failure to record it
+        instead of raising (the database may be what failed; the original error matters)."""
+        try:
+            with immediate(self.store.connection()) as conn:
+                conn.execute(
+                    "UPDATE projection_checkpoints SET last_refresh_at = ?, last_error = ? WHERE name = ?",
+                    (self._now(), error, name),
+                )
+        except Exception:
+            if not quiet:
+                raise
+            log.exception("could not record the state of projection %s", name)
 
     def _run(
         self, proj: Projection, generation: int, start: int, head: int, state: State | None, *, live: bool
     ) -> tuple[int, int]:
         """Feed events (start, head] to a generation in batches; each batch is one transaction
-        with the checkpoint (live) or the rebuild progress (shadow). Returns (applied, position)."""
+        with the checkpoint (live) or the rebuild progress (shadow). Returns (applied, position).
+
+        Raises ProjectionFailedError (recorded as the checkpoint's last_error once the failing
+        batch's transaction has rolled back) or CheckpointMovedError."""
+        try:
+            return self._run_batches(proj, generation, start, head, state, live=live)
+        except ProjectionFailedError as e:
+            self._touch(proj.name, str(e), quiet=True)
+            raise
+
+    def _run_batches(
+        self, proj: Projection, generation: int, start: int, head: int, state: State | None, *, live: bool
+    ) -> tuple[int, int]:
         conn = self.store.connection()
         prefix = table_prefix(proj.name, generation)
         position, applied = start, 0
-        last_snapshot = self._last_snapshot(proj) if state is not None else 0
-        events = self.store.read_all(after=start, types=sorted(proj.reads()), until_position=head)
+        plan = plan_snapshots(
+            conn, proj.name, proj.logic_version, start, self.snapshot_every, self.snapshot_bytes_per_position,
+            self._snapshot_sizes.get(proj.name),
+        )  # fmt: skip
+        events = read_events(self.store, read_types(proj), start, head)
         for batch in batched(events, self.batch_size):
             snapshots: list[tuple[int, bytes]] = []
             if isinstance(proj, StateProjection):
                 assert state is not None
-                for event in batch:
-                    self._feed(proj, state, event)
-                    if event.position - last_snapshot >= self.snapshot_every:
-                        snapshots.append((event.position, encode_snapshot(state)))
-                        last_snapshot = event.position
+                feed, lookup = proj.feed, self.store.get
+                try:
+                    for event in batch:  # the hot loop of a rebuild: kept free of calls it can do without
+                        feed(state, event, lookup)
+                        if event.position >= plan.next_at and (blob := plan.snapshot(event.position, state)):
+                            snapshots.append((event.position, blob))
+                            self._snapshot_sizes[proj.name] = plan.size
+                except Exception as e:
+                    raise self._failed(proj, event.position, e) from e
             with immediate(conn):
                 if live:
-                    self._check_unmoved(conn, proj.name, generation, position)
+                    check_unmoved(conn, proj.name, generation, position)
+                else:
+                    count_rebuilt(conn, proj.name, generation, len(batch))
                 if isinstance(proj, TableProjection):
                     try:
                         proj.write(conn, prefix, batch, self.store.get)
                     except Exception as e:
-                        raise self._failed(proj, batch[0].position, e) from e
+                        raise self._failed(proj, self._failing_position(proj, prefix, batch), e) from e
                 elif live:
                     assert state is not None
                     write_state_changes(conn, proj.name, generation, state)
-                self._save_snapshots(conn, proj, snapshots)
+                save_snapshots(conn, proj, snapshots, self._now())
                 new_position = batch[-1].position
-                self._record_progress(conn, proj.name, new_position, len(batch), live)
+                if live:
+                    advance(conn, proj.name, new_position, self._now())
             position, applied = new_position, applied + len(batch)
         if live and position < head:
             with immediate(conn):
-                self._check_unmoved(conn, proj.name, generation, position)
-                self._record_progress(conn, proj.name, head, 0, live=True)
+                check_unmoved(conn, proj.name, generation, position)
+                advance(conn, proj.name, head, self._now())
             position = head
         elif live:
             self._touch(proj.name)
@@ -211,56 +257,38 @@ class ProjectionEngine:
             raise self._failed(proj, event.position, e) from e
 
     def _failed(self, proj: Projection, position: int, cause: BaseException) -> ProjectionFailedError:
+        """The error to raise; `_run` records it once the transaction is over."""
         log.error("projection %s failed at position %d: %s", proj.name, position, cause)
-        error = ProjectionFailedError(proj.name, position, cause)
+        return ProjectionFailedError(proj.name, position, cause)
+
+    def _failing_position(self, proj: TableProjection, prefix: str, batch: list[RecordedEvent]) -> int:
+        """The event of a failed batch that fails: the batch's transaction is rolled back and
+        its events written again one by one in a transaction that is rolled back too. The
+        batch's first position if none fails on its own (or the database refuses)."""
+        conn = self.store.connection()
         try:
-            self._touch(proj.name, str(error))
-        except Exception:  # the database itself may be what failed; the original error matters
-            log.exception("could not record the failure of %s", proj.name)
-        return error
-
-    def _check_unmoved(self, conn: Any, name: str, generation: int, position: int) -> None:
-        row = conn.execute("SELECT generation, position FROM projection_checkpoints WHERE name = ?", (name,)).fetchone()
-        if tuple(row) != (generation, position):
-            raise CheckpointMovedError(f"projection {name!r} was advanced by another process; retry")
-
-    def _record_progress(self, conn: Any, name: str, position: int, count: int, live: bool) -> None:
-        now = format_instant(self.clock.now())
-        if live:
-            conn.execute(
-                "UPDATE projection_checkpoints SET position = ?, updated_at = ?, last_refresh_at = ?, last_error = NULL"
-                " WHERE name = ?",
-                (position, now, now, name),
-            )
-        else:
-            conn.execute(
-                "UPDATE projection_checkpoints SET rebuild_done = coalesce(rebuild_done, 0) + ? WHERE name = ?",
-                (count, name),
-            )
-
-    def _last_snapshot(self, proj: Projection) -> int:
-        row = self.store.connection().execute(
-            "SELECT max(position) FROM projection_snapshots WHERE name = ? AND logic_version = ?",
-            (proj.name, proj.logic_version),
-        ).fetchone()
-        return int(row[0] or 0)
-
-    def _save_snapshots(self, conn: Any, proj: Projection, snapshots: list[tuple[int, bytes]]) -> None:
-        if snapshots:
-            now = format_instant(self.clock.now())
-            conn.executemany(
-                "INSERT OR IGNORE INTO projection_snapshots (name, logic_version, position, created_at, state)"
-                " VALUES (?,?,?,?,?)",
-                [(proj.name, proj.logic_version, pos, now, blob) for pos, blob in snapshots],
-            )
+            conn.execute("ROLLBACK")
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error:
+            return batch[0].position
+        try:
+            for event in batch:
+                try:
+                    proj.write(conn, prefix, [event], self.store.get)
+                except Exception:
+                    return event.position
+            return batch[0].position
+        finally:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
 
     def _state_for(self, proj: StateProjection, cp: Checkpoint) -> State:
         """The live state at the checkpoint: the process cache, brought forward from the log
         if it lags, else loaded from the table. Call with the projection's lock held."""
-        cached = self._cache.get(proj.name)
+        cached = self._cache.pop(proj.name, None)  # put back only once it matches the checkpoint
         if cached and cached[0] == cp.generation and cached[1] <= cp.position:
             state = cached[2]
-            if cached[1] < cp.position:
+            if cached[1] < cp.position:  # another process advanced the checkpoint
                 self._replay(proj, state, cached[1], cp.position)
                 state.mark_clean()
             self._cache[proj.name] = (cp.generation, cp.position, state)
@@ -270,70 +298,71 @@ class ProjectionEngine:
         return state
 
     def _replay(self, proj: StateProjection, state: State, after: int, until: int) -> State:
-        for event in self.store.read_all(after=after, types=sorted(proj.reads()), until_position=until):
+        for event in read_events(self.store, read_types(proj), after, until):
             self._feed(proj, state, event)
         return state
 
     # -- rebuild --------------------------------------------------------------------------------
     def rebuild(self, name: str) -> int:
         """Rebuild from position 0 into a new generation, then swap it in atomically; readers
-        keep the old answer meanwhile. Returns the number of events applied."""
+        keep the old answer meanwhile, and progress (rebuild_done of rebuild_total events) is
+        in the checkpoint. Returns the number of events applied.
+
+        Raises ProjectionFailedError (the shadow generation is dropped and the live one stays),
+        or CheckpointMovedError when a newer rebuild of the same projection took over."""
         proj = self.get(name)
+        types = read_types(proj)
         conn = self.store.connection()
         with immediate(conn):
             cp = self.checkpoint(name)
             generation = max(cp.generation, cp.rebuild_generation or 0) + 1
-            total = conn.execute(
-                f"SELECT count(*) FROM events WHERE type IN ({','.join('?' * len(proj.reads()))})",
-                sorted(proj.reads()),
-            ).fetchone()[0]
-            conn.execute(
-                "UPDATE projection_checkpoints SET rebuild_generation = ?, rebuild_done = 0, rebuild_total = ?,"
-                " rebuild_started_at = ? WHERE name = ?",
-                (generation, total, format_instant(self.clock.now()), name),
-            )
-            self._drop_generations(conn, proj, keep=cp.generation)
+            head = self.store.digest().position
+            start_rebuild(conn, name, generation, count_events(self.store, types, 0, head), self._now())
+            drop_generations(conn, proj, keep=cp.generation)  # shadows of killed rebuilds too
             if isinstance(proj, TableProjection):
                 proj.create(conn, table_prefix(name, generation))
         state = State() if isinstance(proj, StateProjection) else None
-        applied, position = self._run(proj, generation, 0, self.store.digest().position, state, live=False)
-        with self._locks[name]:
-            while (head := self.store.digest().position) > position:  # events appended meanwhile
-                more, position = self._run(proj, generation, position, head, state, live=False)
-                applied += more
-            with immediate(conn):
-                if state is not None:
-                    state.dirty = set(state.data)
-                    write_state_changes(conn, name, generation, state)
-                conn.execute(
-                    "UPDATE projection_checkpoints SET generation = ?, position = ?, logic_version = ?,"
-                    " rebuild_generation = NULL, rebuild_done = NULL, rebuild_total = NULL, rebuild_started_at = NULL,"
-                    " updated_at = ?, last_refresh_at = ?, last_error = NULL WHERE name = ?",
-                    (generation, position, proj.logic_version, *[format_instant(self.clock.now())] * 2, name),
-                )
-                conn.execute(
-                    "DELETE FROM projection_snapshots WHERE name = ? AND logic_version != ?", (name, proj.logic_version)
-                )
-            if state is not None:
-                self._cache[name] = (generation, position, state)
-            else:
-                self._cache.pop(name, None)
+        try:
+            applied, position = self._run(proj, generation, 0, head, state, live=False)
+            with self._locks[name]:
+                while (head := self.store.digest().position) > position:  # events appended meanwhile
+                    with immediate(conn):
+                        conn.execute(
+                            "UPDATE projection_checkpoints SET rebuild_total = rebuild_total + ?"
+                            " WHERE name = ? AND rebuild_generation = ?",
+                            (count_events(self.store, types, position, head), name, generation),
+                        )
+                    more, position = self._run(proj, generation, position, head, state, live=False)
+                    applied += more
+                self._swap(proj, generation, position, state)
+        except Exception:
+            self._abandon(proj, generation)
+            raise
         with immediate(conn):
-            self._drop_generations(conn, proj, keep=generation)
+            drop_generations(conn, proj, keep=generation)
         return applied
 
-    def _drop_generations(self, conn: Any, proj: Projection, keep: int) -> None:
-        """Remove every generation but `keep` (old ones, and shadows of a killed rebuild)."""
-        if isinstance(proj, StateProjection):
-            conn.execute("DELETE FROM projection_state WHERE name = ? AND generation != ?", (proj.name, keep))
-            return
-        assert isinstance(proj, TableProjection)
-        base = table_prefix(proj.name, 0)[: -len("g0_")]
-        rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE ?", (base + "g%",)).fetchall()
-        keep_tables = set(proj.table_names(table_prefix(proj.name, keep)))
-        for (table,) in rows:
-            if table not in keep_tables:
-                conn.execute(f'DROP TABLE IF EXISTS "{table}"')
+    def _swap(self, proj: Projection, generation: int, position: int, state: State | None) -> None:
+        """Make a rebuilt generation the live one, in one transaction. Call with the lock held."""
+        conn = self.store.connection()
+        with immediate(conn):
+            if state is not None:
+                state.dirty = set(state.data)
+                write_state_changes(conn, proj.name, generation, state)
+            swap_in(conn, proj, generation, position, self._now())
+        if state is not None:
+            self._cache[proj.name] = (generation, position, state)
+        else:
+            self._cache.pop(proj.name, None)
+
+    def _abandon(self, proj: Projection, generation: int) -> None:
+        """Forget a failed rebuild: drop its generation and clear the progress (unless a newer
+        rebuild owns it now). The live generation is untouched."""
+        try:
+            with immediate(self.store.connection()) as conn:
+                abandon_rebuild(conn, proj, generation)
+        except Exception:  # the original error matters more
+            log.exception("could not clean up the failed rebuild of %s", proj.name)
 
     # -- queries --------------------------------------------------------------------------------
     def query(
@@ -397,7 +426,7 @@ class ProjectionEngine:
     def _answer_as_of(self, proj: Projection, position: int, on: date, values: dict[str, Any]) -> Any:
         ctx = QueryContext(on, position, values)
         if isinstance(proj, StateProjection):
-            return proj.answer(self.state_at(proj.name, position), ctx)
+            return proj.answer(self._state_at(proj, position), ctx)
         assert isinstance(proj, TableProjection)
         if self.checkpoint(proj.name).position < position:
             self._catch_up_one(proj)
@@ -408,14 +437,23 @@ class ProjectionEngine:
 
     def state_at(self, name: str, position: int) -> State:
         """A state projection's state after exactly the events up to `position`, replayed
-        from the nearest snapshot (not from position 0)."""
+        from the nearest snapshot (not from position 0). The caller owns it: later catch-ups
+        do not change it. Raises UnknownProjectionError (also for a table projection)."""
         proj = self.get(name)
         if not isinstance(proj, StateProjection):
             raise UnknownProjectionError(f"{name!r} keeps tables, not a dict state")
-        cached = self._cache.get(name)
+        with self._locks[name]:
+            state = self._state_at(proj, position)
+            cached = self._cache.get(name)
+            return State(loads(dumps(state.data))) if cached and cached[2] is state else state
+
+    def _state_at(self, proj: StateProjection, position: int) -> State:
+        """The state at `position`: the live one if it stands there (do not change it), else
+        replayed from the nearest snapshot. Call with the projection's lock held."""
+        cached = self._cache.get(proj.name)
         if cached and cached[1] == position:
             return cached[2]
-        start, state = nearest_snapshot(self.store.connection(), name, proj.logic_version, position)
+        start, state = nearest_snapshot(self.store.connection(), proj.name, proj.logic_version, position)
         return self._replay(proj, state, start, position)
 
     def wait_for(self, name: str, position: int, timeout: float) -> bool:
@@ -428,9 +466,9 @@ class ProjectionEngine:
             if self.store.digest().position >= position:
                 try:
                     self.catch_up(name)
+                    continue
                 except CheckpointMovedError:
-                    pass
-                continue
+                    pass  # another process is applying it: wait for that below
             if time.monotonic() >= deadline:
                 return False
             time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
@@ -479,42 +517,16 @@ class ProjectionEngine:
             position = cp.position if at_position is None else min(at_position, cp.position)
             if isinstance(proj, StateProjection):
                 stored = (
-                    load_state(conn, name, cp.generation).data if position == cp.position else self.state_at(name, position).data
+                    load_state(conn, name, cp.generation).data
+                    if position == cp.position
+                    else self.state_at(name, position).data
                 )
                 fresh = self._replay(proj, State(), 0, position).data
-                differences = _diff_dicts(stored, fresh)
+                differences = diff_states(stored, fresh)
             else:
                 assert isinstance(proj, TableProjection)
                 stored_rows = proj.dump(conn, table_prefix(name, cp.generation))
-                fresh_rows = self._table_replay_rows(proj, position)
+                fresh_rows = replayed_rows(self.store, proj, position, self.batch_size)
                 stored_rows = [r for r in stored_rows if r[0] <= position] if position < cp.position else stored_rows
-                differences = [] if stored_rows == fresh_rows else _diff_rows(stored_rows, fresh_rows)
+                differences = diff_rows(stored_rows, fresh_rows)
         return {"name": name, "position": position, "match": not differences, "differences": differences[:100]}
-
-    def _table_replay_rows(self, proj: TableProjection, position: int) -> list[Any]:
-        from events.sqlite_db import open_connection
-
-        mem = open_connection(":memory:")
-        try:
-            prefix = table_prefix(proj.name, 0)
-            proj.create(mem, prefix)
-            events = self.store.read_all(types=sorted(proj.reads()), until_position=position)
-            for batch in batched(events, self.batch_size):
-                proj.write(mem, prefix, batch, self.store.get)
-            return proj.dump(mem, prefix)
-        finally:
-            mem.close()
-
-
-def _diff_dicts(stored: dict[str, Any], fresh: dict[str, Any]) -> list[dict[str, Any]]:
-    keys = sorted(set(stored) | set(fresh))
-    return [
-        {"key": k, "stored": stored.get(k), "rebuilt": fresh.get(k)} for k in keys if stored.get(k) != fresh.get(k)
-    ]
-
-
-def _diff_rows(stored: list[Any], fresh: list[Any]) -> list[dict[str, Any]]:
-    a, b = set(map(tuple, stored)), set(map(tuple, fresh))
-    return [{"stored": list(r), "rebuilt": None} for r in sorted(a - b, key=str)] + [
-        {"stored": None, "rebuilt": list(r)} for r in sorted(b - a, key=str)
-    ]

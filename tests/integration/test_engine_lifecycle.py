@@ -1,0 +1,190 @@
+"""The engine's life cycle: a changed logic version rebuilds at set-up, rebuild progress is
+visible while it runs, `wait_for` catches up or times out, snapshots bound as-of replays, and
+as_of by timestamp reads the log as it was recorded then."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from test_engine_support import Counter, make_engine, statement
+
+from projections import InvalidQueryError, ProjectionEngine, State
+from projections.checkpoints import encode_snapshot
+
+NAME = Counter.name
+
+
+class CounterV2(Counter):
+    """The same projection with new logic: counts organisations, not speakers."""
+
+    logic_version = 2
+
+    def apply(self, state, event) -> None:
+        key = "org:" + event.data["organisation"]
+        state.put(key, state.get(key, 0) + 1)
+
+    def answer(self, state, ctx):
+        return dict(sorted(state.items("org:")))
+
+
+class Recording(Counter):
+    """Counts `apply` calls, and runs `probe` once when it applies the event at `probe_at`."""
+
+    def __init__(self, probe_at: int | None = None, probe=None) -> None:
+        self.applied, self.probe_at, self.probe, self.seen = 0, probe_at, probe, None
+
+    def apply(self, state, event) -> None:
+        self.applied += 1
+        if event.position == self.probe_at and self.probe is not None:
+            self.seen = self.probe()
+        super().apply(state, event)
+
+
+def test_a_changed_logic_version_is_rebuilt_at_set_up(store, open_store):
+    v1 = make_engine(store, [Counter()], snapshot_every=2)
+    store.append("s", [statement(s) for s in "ABA"])
+    v1.catch_up()
+    assert v1.query(NAME).result == {"n:A": 2, "n:B": 1}
+
+    v2 = make_engine(open_store(), [CounterV2()], snapshot_every=2)  # make_engine runs setup()
+
+    cp = v2.checkpoint(NAME)
+    assert (cp.logic_version, cp.generation, cp.position) == (2, 2, 3)
+    assert v2.query(NAME).result == {"org:MFA": 3}
+    versions = store.connection().execute("SELECT DISTINCT logic_version FROM projection_snapshots").fetchall()
+    assert versions == [(2,)]
+    assert v2.setup() == []  # nothing stale any more
+
+
+def test_a_stale_projection_shows_in_the_status_of_an_engine_not_set_up_again(store, open_store):
+    make_engine(store, [Counter()])
+    v2 = ProjectionEngine(open_store(), [CounterV2()])
+
+    assert v2.status()[0]["status"] == "stale"
+
+
+def test_rebuild_progress_is_visible_while_it_runs(store):
+    holder = {}
+    recording = Recording(probe_at=7, probe=lambda: (holder["engine"].checkpoint(NAME), holder["engine"].status()))
+    engine = holder["engine"] = make_engine(store, [recording], batch_size=2)
+    store.append("s", [statement(s) for s in "ABABABABAB"])
+
+    engine.rebuild(NAME)
+
+    cp, status = recording.seen
+    assert (cp.rebuild_generation, cp.rebuild_done, cp.rebuild_total) == (2, 6, 10)  # 3 batches of 2 done
+    assert status[0]["status"] == "rebuilding"
+    assert status[0]["rebuild"]["done"] == 6 and status[0]["rebuild"]["total"] == 10
+    assert engine.status()[0]["rebuild"] is None
+
+
+def test_wait_for_catches_up_itself_once_the_log_holds_the_position(store):
+    engine = make_engine(store, [Counter()])
+    store.append("s", [statement(s) for s in "ABC"])
+
+    assert engine.wait_for(NAME, 3, timeout=1.0) is True
+    assert engine.checkpoint(NAME).position == 3
+
+
+def test_wait_for_a_future_position_times_out(store):
+    engine = make_engine(store, [Counter()])
+    store.append("s", [statement("A")])
+
+    started = time.monotonic()
+    assert engine.wait_for(NAME, 2, timeout=0.2) is False
+    assert 0.2 <= time.monotonic() - started < 2
+
+
+def test_wait_for_returns_once_another_writer_appends_the_position(store, open_store):
+    engine = make_engine(store, [Counter()])
+    writer = open_store()
+    timer = threading.Timer(0.1, lambda: writer.append("s", [statement("A"), statement("B")]))
+    timer.start()
+    try:
+        assert engine.wait_for(NAME, 2, timeout=5.0) is True
+    finally:
+        timer.join()
+    assert engine.query(NAME).result == {"n:A": 1, "n:B": 1}
+
+
+def snapshot_positions(store) -> list[int]:
+    rows = store.connection().execute("SELECT position FROM projection_snapshots WHERE name = ? ORDER BY 1", (NAME,))
+    return [r[0] for r in rows]
+
+
+def test_catch_up_keeps_snapshots_every_snapshot_every_events(store):
+    engine = make_engine(store, [Counter()], snapshot_every=3, batch_size=4)
+    store.append("s", [statement(s) for s in "ABABABABAB"])
+
+    engine.catch_up()
+
+    assert snapshot_positions(store) == [3, 6, 9]
+    assert engine.state_at(NAME, 9).data == {"n:A": 5, "n:B": 4}
+
+
+def test_an_as_of_replay_starts_from_the_nearest_snapshot_and_reads_only_what_follows(store):
+    recording = Recording()
+    engine = make_engine(store, [recording], snapshot_every=3)
+    store.append("s", [statement(s) for s in "ABABABABAB"])
+    engine.catch_up()
+
+    recording.applied = 0
+    assert engine.state_at(NAME, 8).data == {"n:A": 4, "n:B": 4}
+    assert recording.applied == 2  # positions 7 and 8, after the snapshot at 6
+
+    recording.applied = 0
+    assert engine.query(NAME, at_position=2).result == {"n:A": 1, "n:B": 1}
+    assert recording.applied == 2  # no snapshot at or below 2: from position 0
+
+
+def test_an_as_of_replay_trusts_the_snapshot_it_starts_from(store):
+    engine = make_engine(store, [Counter()], snapshot_every=3)
+    store.append("s", [statement(s) for s in "ABABABABAB"])
+    engine.catch_up()
+    marked = encode_snapshot(State({"n:A": 1000, "n:B": 2000}))
+    store.connection().execute("UPDATE projection_snapshots SET state = ? WHERE position = 6", (marked,))
+    store.connection().commit()
+
+    assert engine.state_at(NAME, 8).data == {"n:A": 1001, "n:B": 2001}  # from the snapshot at 6
+    assert engine.state_at(NAME, 5).data == {"n:A": 3, "n:B": 2}  # from the one at 3
+    assert engine.state_at(NAME, 10).data == {"n:A": 5, "n:B": 5}  # the live state
+
+
+def test_state_at_returns_a_state_the_caller_owns(store):
+    engine = make_engine(store, [Counter()])
+    store.append("s", [statement("A")])
+    engine.catch_up()
+
+    at_head = engine.state_at(NAME, 1)
+    store.append("s", [statement("A")])
+    engine.catch_up()
+
+    assert at_head.data == {"n:A": 1}
+
+
+def test_as_of_a_timestamp_answers_with_what_was_recorded_by_then(store, clock):
+    engine = make_engine(store, [Counter()])
+    store.append("s", [statement("A"), statement("B")])
+    first = clock.now()
+    clock.advance(hours=1)
+    store.append("s", [statement("A")])
+    engine.catch_up()
+
+    then = engine.query(NAME, as_of=(first + timedelta(minutes=30)).isoformat())
+    before_anything = engine.query(NAME, as_of=(first - timedelta(seconds=1)).isoformat())
+
+    assert (then.position, then.result) == (2, {"n:A": 1, "n:B": 1})
+    assert then.on == first.date().isoformat()  # `on` defaults to the as_of date
+    assert (before_anything.position, before_anything.result) == (0, {})
+    assert engine.query(NAME).result == {"n:A": 2, "n:B": 1}
+
+
+@pytest.mark.parametrize("bad", [{"as_of": "yesterday"}, {"at_position": -1}])
+def test_a_malformed_as_of_is_an_invalid_query(store, bad):
+    engine = make_engine(store, [Counter()])
+
+    with pytest.raises(InvalidQueryError):
+        engine.query(NAME, **bad)
