@@ -66,9 +66,11 @@ INDEXES = {
     "when": "(occurred_sort)",
     **{f: f"({f}_key, occurred_sort) WHERE {f}_key IS NOT NULL" for f in FILTERS},
 }
-#: Filling a generation far behind the head (a rebuild, a first catch-up) drops the indexes and
-#: builds them once near the head: inserting at random places in big indexes dirties thousands of
-#: pages per batch, while a sorted build of every row at once is about ten times cheaper.
+#: Filling a generation far behind the head (a rebuild, a first catch-up: at least BULK_MIN
+#: events and an eighth of the rows already written still to go) drops the indexes and builds
+#: them once, less than BULK_MIN events before the head: inserting at random places in big
+#: indexes dirties thousands of pages per batch, a sorted build of all rows is ~10x cheaper.
+#: Meanwhile answers are right but slow (no index), as when a projection lags.
 BULK_MIN = 20_000
 
 #: A filter: its condition (also valid on the `events` table for the log's filters), its

@@ -16,7 +16,7 @@ TEXT = (str, type(None))
 
 
 def first_text(data: dict[str, Any], fields: tuple[str, ...]) -> str | None:
-    """The first of `fields` holding a non-empty string (custom types may hold anything)."""
+    """The first of `fields` holding a non-empty string (custom types may hold anything there)."""
     for field in fields:
         value = data.get(field)
         if value and isinstance(value, str):
@@ -26,24 +26,23 @@ def first_text(data: dict[str, Any], fields: tuple[str, ...]) -> str | None:
 
 def jurisdiction_of(data: dict[str, Any]) -> str | None:
     """`data.jurisdiction`, else `buyer_jurisdiction` (purchases), else `counterparty`."""
-    return first_text(data, JURISDICTION_FIELDS)
+    g = data.get
+    value = g("jurisdiction") or g("buyer_jurisdiction") or g("counterparty")  # the fast path
+    return value if type(value) in TEXT else first_text(data, JURISDICTION_FIELDS)
 
 
 def actor_of(data: dict[str, Any]) -> str | None:
     """The party that acted: authority, licensee, buyer, disputer (`by`), organisation, speaker."""
-    return first_text(data, ACTOR_FIELDS)
+    g = data.get
+    value = g("authority") or g("licensee") or g("buyer") or g("by") or g("organisation") or g("speaker")
+    return value if type(value) in TEXT else first_text(data, ACTOR_FIELDS)
 
 
 def facets(data: dict[str, Any]) -> tuple[str | None, str | None, str | None]:
     """(subject, jurisdiction, actor) of an event's data; the write path's hot spot."""
-    g = data.get
-    subject = g("subject") or None
-    jurisdiction = g("jurisdiction") or g("buyer_jurisdiction") or g("counterparty")
-    actor = g("authority") or g("licensee") or g("buyer") or g("by") or g("organisation") or g("speaker")
-    if type(subject) in TEXT and type(jurisdiction) in TEXT and type(actor) in TEXT:
-        return subject, jurisdiction, actor
-    # a custom type may hold other values under these names: only strings count
-    subject = first_text(data, ("subject",))
+    subject = data.get("subject") or None
+    if type(subject) is not str:  # a custom type may hold anything under these names
+        subject = None
     return subject, jurisdiction_of(data), actor_of(data)
 
 

@@ -238,14 +238,21 @@ def test_rebuild_gives_the_same_answers(log, ids):
 
 
 def test_custom_types_are_listed(log, store):
-    store.register_type({"name": "TariffChanged", "fields": {"title": {"type": "string", "required": True}}})
-    log.put("tariffs", "TariffChanged", "2026-04-01", title="Duty on gallium raised to 25%")
+    fields = {"title": {"type": "string", "required": True}, "jurisdiction": {"type": "string"}}
+    store.register_type({"name": "TariffChanged", "fields": {**fields, "authority": {"type": "integer"}}})
+    log.put(
+        "tariffs", "TariffChanged", "2026-04-01", title="Duty on gallium raised to 25%", jurisdiction="EU", authority=7
+    )
     (item,) = log.answer("2026-06-30")
-    assert (item["type"], item["title"], item["data"]) == (
+    # only texts name an actor: an integer `authority` does not
+    assert (item["type"], item["title"], item["jurisdiction"], item["actor"]) == (
         "TariffChanged",
         "TariffChanged: Duty on gallium raised to 25%",
-        {"title": "Duty on gallium raised to 25%"},
+        "EU",
+        None,
     )
+    assert item["data"] == {"title": "Duty on gallium raised to 25%", "jurisdiction": "EU", "authority": 7}
+    assert log.positions(jurisdiction="eu") == [1]
 
 
 def test_old_schema_versions_are_shown_upcast(open_store, db_path: Path, clock):
