@@ -9,7 +9,7 @@ A retracted event is taken out of its count (`unapply`).
 Counted: every built-in event type except `EventRetracted` (a correction of the record, not an
 activity); custom types are not counted. The jurisdiction is `data.jurisdiction`, else
 `data.buyer_jurisdiction` (purchases, deliveries), else `data.counterparty`, else "unknown"
-(as `titles.jurisdiction_of`, shared with the timeline).
+(as `titles.jurisdiction_of`, shared with the timeline; a dispute names none: "unknown").
 
 Result: a list sorted by month, type, jurisdiction, without zero counts:
     {"month": "YYYY-MM", "type": str, "jurisdiction": str, "count": int}
