@@ -18,6 +18,7 @@ response sends the events already recorded (at most `ONE_SHOT_LIMIT`) and ends.
 from __future__ import annotations
 
 import json
+import re
 import signal
 import threading
 import time
@@ -40,7 +41,10 @@ BATCH = 500
 ONE_SHOT_LIMIT = 1000
 #: what an EventSource waits before reconnecting, in milliseconds
 RETRY_MS = 2000
-MAX_POSITION = 2**63 - 1
+#: what a Last-Event-ID may hold: a position (or nothing)
+POSITION_ID = re.compile(r"[0-9]{1,18}")
+#: seconds a write to a feed's client may block (it reads nothing) before the server drops it
+SEND_TIMEOUT = 60.0
 
 #: set when this process is stopping: every feed ends at its next poll
 STOPPING = threading.Event()
@@ -105,11 +109,10 @@ def resume_position(last_event_id: str | None, after: int | None) -> int | None:
     """Where a feed starts: after the Last-Event-ID header (a reconnecting EventSource sends it
     with its original URL, so it wins over `?after=`), else after `after`, else None (the head).
     Raises RequestValidationError for a header that is not a position."""
-    if last_event_id is not None and last_event_id.strip() != "":
-        text = last_event_id.strip()
-        if not (text.isascii() and text.isdigit() and len(text) <= 18):
+    if last_event_id:  # an empty one says "no event yet", as the SSE standard has it
+        if not POSITION_ID.fullmatch(last_event_id):
             raise RequestValidationError({"Last-Event-ID": ["must be a position (the id of an event of this feed)"]})
-        return int(text)
+        return int(last_event_id)
     return after
 
 

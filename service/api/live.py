@@ -19,8 +19,8 @@ LAST_EVENT_ID = {
     "name": "Last-Event-ID",
     "required": False,
     "description": "The id (position) of the last event received; an EventSource sends it when it reconnects."
-    " Wins over `after`.",
-    "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"},
+    " Wins over `after`; empty: as if not sent.",
+    "schema": {"type": "string", "pattern": "^([0-9]{1,18})?$"},
 }
 #: one message of the stream (OpenAPI 3.0: the schema of a text/event-stream describes each event)
 SSE_EVENT = {
@@ -82,6 +82,9 @@ def blueprint(config: Config) -> Blueprint:
         slots: live.FeedSlots = current_app.extensions.setdefault(SLOTS_KEY, live.FeedSlots(svc.config.max_live_feeds))
         release = slots.acquire()
         follow = bool(request.environ.get("wsgi.multithread"))
+        client = request.environ.get("gunicorn.socket")
+        if follow and client is not None:
+            client.settimeout(live.SEND_TIMEOUT)  # a client that takes nothing is dropped, not waited on
         start = page.head_position if after is None else after
         body = live.feed(svc, start, where, live.FeedTiming.of(svc), follow=follow)
         response = Response(_releasing(body, release), mimetype="text/event-stream")

@@ -99,6 +99,8 @@ def test_last_event_id_resumes_and_wins_over_after(client: FlaskClient, api_serv
     assert [m["id"] for m in got] == ["4", "5"]
     assert [m["id"] for m in messages(client.get("/v1/events/live?after=4").get_data())] == ["5"]
     assert messages(client.get("/v1/events/live", headers={"Last-Event-ID": "5"}).get_data()) == []
+    empty = client.get("/v1/events/live?after=3", headers={"Last-Event-ID": ""})  # "no event yet": `after` counts
+    assert [m["id"] for m in messages(empty.get_data())] == ["4", "5"]
 
 
 @pytest.mark.parametrize("value", ["x", "-1", "1.5", "1" * 19, "٣"])
