@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from flask import current_app
 from flask_smorest import Api
 from marshmallow import Schema, fields
 from werkzeug.routing import BaseConverter, Map, Rule
@@ -13,6 +14,7 @@ from werkzeug.routing import BaseConverter, Map, Rule
 from projections import Param, ProjectionEngine
 
 from .. import usecases
+from ..answers import AnswerCache
 from ..config import Config
 from ..schemas import (
     AnswerSchema,
@@ -57,6 +59,7 @@ class ProjectionName(BaseConverter):
 def blueprint(config: Config) -> Blueprint:
     blp = Blueprint("projections", __name__, url_prefix="/v1", description="Read models built from the log.")
     reads = blp.requires("read", enforced=config.require_read_token)
+    answers = AnswerCache()  # live answers of this app, encoded, while their checkpoint stands
 
     @blp.route("/projections")
     @blp.alt_response(200, schema=ProjectionListSchema, success=True)
@@ -80,6 +83,19 @@ def blueprint(config: Config) -> Blueprint:
         The projection's answer with the position and head hash it reflects. Besides the
         parameters below, each projection takes its own (see its own path in this document,
         or `params` in GET /v1/projections); unknown parameters are a 422."""
+        params = query_rest(COMMON)
+        if args.get("as_of") is None and args.get("at_position") is None and args.get("min_position") is None:
+            engine = services().engine
+            on = args.get("on") or engine.clock.now().date()
+            body = answers.live(
+                engine,
+                name,
+                on,
+                params,
+                compute=lambda: usecases.query_projection(services(), name, on=on, params=params),
+                encode=lambda answer: reply(answer.to_dict()).get_data(),
+            )
+            return current_app.response_class(body, mimetype="application/json")
         answer = usecases.query_projection(
             services(),
             name,
@@ -87,7 +103,7 @@ def blueprint(config: Config) -> Blueprint:
             as_of=args.get("as_of"),
             at_position=args.get("at_position"),
             min_position=args.get("min_position"),
-            params=query_rest(COMMON),
+            params=params,
         )
         return reply(answer.to_dict())
 
