@@ -22,6 +22,7 @@ from .bootstrap import Services, build_services
 from .config import Config, load_config
 from .errors import register_error_handlers
 from .metrics import init_metrics
+from .web import init_web
 
 API_DESCRIPTION = (
     "An append-only, hash-chained log of policy actions, and the answers projections give from it."
@@ -73,6 +74,7 @@ def create_app(
     )
     app.extensions["policy_timeline.api"] = api
     register_blueprints(api, config)
+    init_web(app)  # the timeline page at / (service/web)
     document_projections(api, services.engine)
     return app
 
