@@ -31,7 +31,7 @@ HEADLINE = "approvals-without-purchases"
 TIMELINE_LIMIT = 500
 #: labelled ticks under the knowledge-time control
 KNOWLEDGE_TICKS = 6
-#: seconds the page reuses its own verification while the head has not moved
+#: seconds the page reuses its own verification
 VERIFY_TTL = 300.0
 
 
@@ -175,22 +175,23 @@ def headline(services: Services, k: Knowledge, q: PageQuery) -> dict[str, Any]:
 
 # -- the audit panel ---------------------------------------------------------------------------------
 class VerifyCache:
-    """The page's own verification, reused while the head has not moved (at most VERIFY_TTL
-    seconds); one verification at a time per process."""
+    """The page's own verification, reused for VERIFY_TTL seconds (a busy log moves its head
+    all the time: verifying on every view would cost a walk of the chain each time); one
+    verification at a time per process."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._entry: tuple[Digest, VerifyReport, str, float] | None = None
+        self._entry: tuple[VerifyReport, str, float] | None = None
 
-    def verify(self, services: Services, head: Digest) -> tuple[VerifyReport, str, bool]:
+    def verify(self, services: Services) -> tuple[VerifyReport, str, bool]:
         """(report, when it was made, whether it was reused)."""
         with self._lock:
             entry = self._entry
-            if entry and entry[0] == head and time.monotonic() - entry[3] < VERIFY_TTL:
-                return entry[1], entry[2], True
+            if entry and time.monotonic() - entry[2] < VERIFY_TTL:
+                return entry[0], entry[1], True
             report = usecases.verify_log(services)
             at = format_instant(services.clock.now())
-            self._entry = (head, report, at, time.monotonic())
+            self._entry = (report, at, time.monotonic())
             return report, at, False
 
 
@@ -217,8 +218,9 @@ def audit(services: Services, k: Knowledge, cache: VerifyCache) -> dict[str, Any
             "schedule": f"daily at {services.config.verify_at} UTC",
         }
     elif head.position <= services.config.page_verify_max_events:
-        report, at, reused = cache.verify(services, head)
-        out["verification"] = {"by": "page", "at": at, "reused": reused, "recorded_since": 0, **report.to_dict()}
+        report, at, reused = cache.verify(services)
+        since = max(0, head.position - report.events_checked)
+        out["verification"] = {"by": "page", "at": at, "reused": reused, "recorded_since": since, **report.to_dict()}
     out["verify_limit"] = services.config.page_verify_max_events
     return out
 

@@ -234,7 +234,10 @@ def test_the_audit_panel_shows_the_chain_head_and_who_verified_it(
     assert '<span class="status-ok">intact</span> (3 events checked)' in audit
     assert f'position <span id="head-position">{head.position}</span>' in audit and head.hash in audit
     assert "verified now by this server at 2026-01-01T09:00:00" in audit and "reused" not in audit
-    assert "(reused: the head has not moved since)" in page(client)
+    append(api_services, "later", wire_event("StatementIssued", "2025-12-30", speaker="C", organisation="D"))
+    reused = page(client).split('<section id="audit"')[1]
+    assert "2026-01-01T09:00:00.000000Z by this server (its result is reused for 5 minutes)" in reused
+    assert "1 event(s) recorded since" in reused
     from service.scheduler import run_once
 
     assert run_once(api_services)["ran"] is True
