@@ -87,5 +87,6 @@ def load_config(environ: dict[str, str] | None = None, **overrides: Any) -> Conf
             try:
                 values[f.name] = _coerce(raw, f.default)
             except ValueError:
-                raise ValueError(f"{PREFIX}{f.name.upper()}={raw!r} is not a valid {type(f.default).__name__}") from None
+                kind = type(f.default).__name__
+                raise ValueError(f"{PREFIX}{f.name.upper()}={raw!r} is not a valid {kind}") from None
     return Config(**values).with_overrides(**overrides)
