@@ -179,10 +179,14 @@ class Timeline(TableProjection):
         retractions: list[tuple[Any, ...]] = []
         disputes: list[tuple[Any, ...]] = []
         written: dict[int, tuple[str | None, str | None]] = {}  # this batch's pointers' facets
+        in_batch: dict[str, RecordedEvent] | None = None
         for e in batch:
             subject, jurisdiction, actor = facets(e.data)
             if e.type in POINTERS:
-                data, target = e.data, lookup(e.data["event_id"])
+                if in_batch is None:  # targets are often recent: look in the batch before the log
+                    in_batch = {b.id: b for b in batch}
+                data = e.data
+                target = in_batch.get(data["event_id"]) or lookup(data["event_id"])
                 # as in StateProjection.feed: only an earlier event counts, and a retraction
                 # cannot be retracted
                 if target is not None and target.position < e.position:
