@@ -17,14 +17,23 @@ from typing import Literal
 from sqlite_utils import Database
 
 from .errors import DatabaseBusyError, EventLogError, StorageError, StorageFullError
+from .writelock import WriteLock, write_lock
 
 Synchronous = Literal["FULL", "NORMAL"]
+
+
+class Connection(sqlite3.Connection):
+    """A connection that knows the writers' queue of its file (see `events.writelock`)."""
+
+    write_lock: WriteLock | None = None
+    busy_timeout: float = 5.0
 
 
 def open_connection(path: str, busy_timeout: float = 5.0, synchronous: Synchronous = "FULL") -> sqlite3.Connection:
     """Open a connection with the busy timeout set and WAL mode on (WAL is per file)."""
     try:
-        conn = sqlite3.connect(path, timeout=busy_timeout, check_same_thread=False)
+        conn = sqlite3.connect(path, timeout=busy_timeout, check_same_thread=False, factory=Connection)
+        conn.write_lock, conn.busy_timeout = write_lock(path), busy_timeout
         if path != ":memory:":
             _enable_wal(conn, busy_timeout)
         conn.execute(f"PRAGMA synchronous={synchronous}")
@@ -66,7 +75,21 @@ def translate(error: sqlite3.Error) -> EventLogError:
 @contextlib.contextmanager
 def immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """A write transaction that takes the write lock up front, so a read-then-write never
-    fails half-way with "database is locked". Commits on success, rolls back on any error."""
+    fails half-way with "database is locked". Commits on success, rolls back on any error.
+
+    Writers of this package first queue for their turn (`events.writelock`): SQLite's own
+    wait polls with long sleeps and starves the waiters under contention."""
+    queue = getattr(conn, "write_lock", None)
+    if queue is not None:
+        queue.acquire(getattr(conn, "busy_timeout", 5.0))
+    try:
+        yield from _transaction(conn)
+    finally:
+        if queue is not None:
+            queue.release()
+
+
+def _transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     try:
         conn.execute("BEGIN IMMEDIATE")
     except sqlite3.Error as e:
