@@ -73,7 +73,7 @@ def blueprint(config: Config) -> Blueprint:
         return reply({"projections": usecases.projection_status(services())})
 
     @blp.route("/projections/<projection:name>", parameters=[NAME_PARAM])
-    @blp.arguments(ProjectionQuery, location="query")
+    @blp.arguments(ProjectionQuery(), location="query")  # one instance: webargs would build one per request
     @blp.alt_response(200, schema=AnswerSchema, success=True)
     @blp.problems(404, 503)
     @reads
