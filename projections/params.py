@@ -27,7 +27,10 @@ class Param:
         if len(raw) > 2000 or "\x00" in raw:
             raise ValueError("too long or contains NUL")
         if self.kind == "int":
+            digits = raw.strip().lstrip("+-")
             try:
+                if not (digits.isascii() and digits.isdigit()):  # int() also reads "１", "٣" and "1_000"
+                    raise ValueError
                 value = int(raw)
             except ValueError:
                 raise ValueError("must be an integer") from None

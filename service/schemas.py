@@ -35,7 +35,8 @@ class JsonInt(fields.Integer):
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
         if isinstance(value, bool) or (self.body and not isinstance(value, int)):
             raise ValidationError("Not a valid integer.")
-        if isinstance(value, str) and not value.strip().lstrip("+-").isdigit():
+        digits = value.strip().lstrip("+-") if isinstance(value, str) else ""
+        if isinstance(value, str) and not (digits.isascii() and digits.isdigit()):  # int() also reads "１", "٣"
             raise ValidationError("Not a valid integer.")
         return super()._deserialize(value, attr, data, **kwargs)
 

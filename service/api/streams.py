@@ -38,7 +38,7 @@ class IfMatch(fields.String):
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
         text = super()._deserialize(value, attr, data, **kwargs).strip()
         digits = text[1:-1] if len(text) > 1 and text[0] == text[-1] == '"' else text
-        if not digits.isdigit() or len(digits) > 15:
+        if not (digits.isascii() and digits.isdigit()) or len(digits) > 15:  # "²".isdigit(), int("²") fails
             raise ValidationError('must be the stream version the append expects, e.g. 3 or "3"')
         return int(digits)
 
