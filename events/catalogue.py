@@ -243,8 +243,11 @@ class Catalogue:
         the canonical text of a value that passed validation."""
         if metadata is None or metadata == {}:
             return {}, "{}"
-        key = repr(metadata)
-        cached = self._metadata_cache.get(key)
+        try:
+            key: str | None = repr(metadata)
+        except RecursionError:  # too deep to memoise (the schema refuses it past MAX_DEPTH), not a 500
+            key = None
+        cached = self._metadata_cache.get(key) if key is not None else None
         if cached is not None:
             return loads(cached), cached
         try:
@@ -254,7 +257,8 @@ class Catalogue:
         text = canonical_json(loaded)
         if len(self._metadata_cache) >= METADATA_CACHE_SIZE:
             self._metadata_cache.clear()
-        self._metadata_cache[key] = text
+        if key is not None:
+            self._metadata_cache[key] = text
         return loaded, text
 
     def reference_fields(self, type_name: str, data: dict[str, Any]) -> list[tuple[str, str]]:
