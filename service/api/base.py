@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http
 import json
+import re
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -27,6 +28,8 @@ PROBLEM = "application/problem+json"
 #: statuses whose responses carry a Retry-After header
 RETRY_STATUSES = (503,)
 F = Callable[..., Any]
+#: a \uD800-\uDFFF escape: the only way a strictly decoded UTF-8 body can carry a lone surrogate
+SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 class DuplicateKeyError(ValueError):
@@ -47,8 +50,8 @@ def _no_constants(name: str) -> Any:
 
 
 def strict_json(raw: bytes) -> Any:
-    """Parse a request body: UTF-8 only, no duplicate keys, no NaN/Infinity. Raises
-    MalformedRequestError with a readable message."""
+    """Parse a request body: UTF-8 only, no duplicate keys, no NaN/Infinity, no unpaired
+    surrogates. Raises MalformedRequestError with a readable message."""
     if not raw.strip():
         raise MalformedRequestError("the request body is empty; send a JSON object")
     try:
@@ -56,7 +59,7 @@ def strict_json(raw: bytes) -> Any:
     except UnicodeDecodeError as e:
         raise MalformedRequestError(f"the body is not valid UTF-8 (byte {e.start})") from None
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+        value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
     except json.JSONDecodeError as e:
         raise MalformedRequestError(f"malformed JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
     except DuplicateKeyError as e:
@@ -65,6 +68,21 @@ def strict_json(raw: bytes) -> Any:
         raise MalformedRequestError("the JSON is nested too deeply") from None
     except ValueError as e:  # NaN/Infinity, or an integer with thousands of digits
         raise MalformedRequestError(f"malformed JSON: {e}") from None
+    if SURROGATE_ESCAPE.search(text) and not _encodable(value):
+        # a string that cannot be UTF-8 would fail later, when the log hashes or stores it
+        raise MalformedRequestError("the JSON holds an unpaired UTF-16 surrogate escape (\\ud800-\\udfff)")
+    return value
+
+
+def _encodable(value: Any) -> bool:
+    """Whether every string (and key) of a parsed body can be written as UTF-8."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    except RecursionError:
+        raise MalformedRequestError("the JSON is nested too deeply") from None
+    return True
 
 
 def read_body(req: Any) -> bytes:
