@@ -53,6 +53,7 @@ def create_app(
     config = services.config
     app = Flask(__name__, static_folder=None)
     app.url_map.converters["projection"] = ProjectionName
+    app.url_map.merge_slashes = False  # `//` (also from an encoded `%2f`) is a 404, not a redirect elsewhere
     app.json = JSONProvider(app)
     app.config.update(
         MAX_CONTENT_LENGTH=config.max_body_bytes,
