@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import sys
 import zlib
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,35 +96,40 @@ COMPRESSION_RATIO = 7
 class SnapshotPlan:
     """Where one run (catch-up or rebuild) keeps snapshots of a state projection.
 
-    A snapshot is due `every` positions after the previous one (snapshots already stored count,
-    so a rebuild does not redo them), and further apart as the state grows: encoding costs in
-    proportion to the state's size, so a state of S bytes waits S / `bytes_per_position`
-    positions, which keeps encoding a bounded share of a rebuild whatever the state's size.
-    An as-of replay then reads at most that many positions after its snapshot.
+    An as-of replay reads the projection's events after its snapshot, so snapshots are spaced
+    in those events: one is due `every` events after the previous one (stored snapshots count,
+    so a rebuild does not redo them), and further apart as the state grows. Encoding costs in
+    proportion to the state's size, so a state of S bytes waits S / `bytes_per_event` events:
+    encoding stays a bounded share of a rebuild however big the state, and an as-of replay
+    stays in proportion to the snapshot it decodes anyway.
+
+    The run counts its events in `since` and calls `snapshot` once `since >= gap` or its
+    position reaches `next_mark` (a stored snapshot, which restarts the count).
     """
 
-    def __init__(self, existing: list[int], start: int, every: int, bytes_per_position: int, size: int) -> None:
-        self.marks = deque(p for p in existing if p > start)
-        self.last = max((p for p in existing if p <= start), default=0)
-        self.every, self.bytes_per_position, self.size = every, bytes_per_position, size
-        self.next_at = self._next()
+    def __init__(self, marks: list[int], since: int, every: int, bytes_per_event: int, size: int) -> None:
+        self.marks = deque(marks)
+        self.since, self.every, self.bytes_per_event, self.size = since, every, bytes_per_event, size
+        self._next()
 
-    def _next(self) -> int:
-        due = self.last + max(self.every, self.size // self.bytes_per_position)
-        return min(due, self.marks[0]) if self.marks else due
+    def _next(self) -> None:
+        self.gap = max(self.every, self.size // self.bytes_per_event)
+        self.next_mark = self.marks[0] if self.marks else sys.maxsize
 
-    def snapshot(self, position: int, state: State) -> bytes | None:
+    def snapshot(self, position: int, since: int, state: State) -> bytes | None:
         """The compressed snapshot to keep at `position` (the state just after it), or None
-        if none is due there. Call only when `position >= next_at`."""
+        if none is due there; `since` is the run's count of events since the last one."""
+        self.since = since
         while self.marks and self.marks[0] <= position:
-            self.last = self.marks.popleft()
-        self.next_at = self._next()
-        if position < self.next_at:
-            return None
-        raw = dumps(state.data)
-        self.size, self.last = len(raw), position
-        self.next_at = self._next()
-        return zlib.compress(raw, 1)
+            self.marks.popleft()
+            self.since = 0
+        if self.since >= self.gap:
+            raw = dumps(state.data)
+            self.size, self.since = len(raw), 0
+            self._next()
+            return zlib.compress(raw, 1)
+        self._next()
+        return None
 
 
 def plan_snapshots(
@@ -131,11 +138,13 @@ def plan_snapshots(
     logic_version: int,
     start: int,
     every: int,
-    bytes_per_position: int,
+    bytes_per_event: int,
     size: int | None,
+    count: Callable[[int, int], int],
 ) -> SnapshotPlan:
-    """The plan of a run from `start`: the stored snapshots, and the state's encoded size
-    (`size` if known, else estimated from the latest stored snapshot)."""
+    """The plan of a run from `start`: the stored snapshots after it, the events since the
+    last one at or before it (`count(after, until)` counts the projection's events), and the
+    state's encoded size (`size` if known, else estimated from the latest stored snapshot)."""
     rows = conn.execute(
         "SELECT position, length(state) FROM projection_snapshots WHERE name = ? AND logic_version = ?"
         " ORDER BY position",
@@ -143,7 +152,9 @@ def plan_snapshots(
     ).fetchall()
     if size is None:
         size = rows[-1][1] * COMPRESSION_RATIO if rows else 0
-    return SnapshotPlan([r[0] for r in rows], start, every, bytes_per_position, size)
+    last = max((p for p, _ in rows if p <= start), default=0)
+    since = count(last, start) if start > last else 0
+    return SnapshotPlan([p for p, _ in rows if p > start], since, every, bytes_per_event, size)
 
 
 def decode_snapshot(blob: bytes) -> State:

@@ -25,6 +25,7 @@ from .audit import diff_rows, diff_states, replayed_rows
 from .base import Projection, QueryContext, State, StateProjection, TableProjection
 from .checkpoints import (
     Checkpoint,
+    SnapshotPlan,
     abandon_rebuild,
     advance,
     check_unmoved,
@@ -83,20 +84,22 @@ class ProjectionEngine:
         *,
         batch_size: int = 5000,
         snapshot_every: int = 20_000,
-        snapshot_bytes_per_position: int = 128,
+        snapshot_bytes_per_event: int = 128,
     ) -> None:
-        """`snapshot_every` and `snapshot_bytes_per_position` space a state projection's
-        snapshots (see `checkpoints.SnapshotPlan`): at least `snapshot_every` positions apart,
-        and one position further per `snapshot_bytes_per_position` bytes of encoded state."""
+        """`snapshot_every` and `snapshot_bytes_per_event` space a state projection's snapshots
+        (see `checkpoints.SnapshotPlan`): at least `snapshot_every` of its events apart, and
+        one event further per `snapshot_bytes_per_event` bytes of encoded state."""
         self.store = store
         self.clock: Clock = clock or store.clock or SystemClock()
         self.batch_size = batch_size
         self.snapshot_every = snapshot_every
-        self.snapshot_bytes_per_position = snapshot_bytes_per_position
+        self.snapshot_bytes_per_event = snapshot_bytes_per_event
         self._projections = {p.name: p for p in projections}
         self._locks = {name: threading.RLock() for name in self._projections}
         self._cache: dict[str, tuple[int, int, State]] = {}
-        self._snapshot_sizes: dict[str, int] = {}  # encoded size of each state's latest snapshot
+        #: per state projection, where this process's last run ended: (position, events since
+        #: the last snapshot, encoded size of the state at that snapshot)
+        self._snapshot_runs: dict[str, tuple[int, int, int | None]] = {}
 
     # -- set-up ---------------------------------------------------------------------------------
     def setup(self) -> list[str]:
@@ -205,24 +208,25 @@ class ProjectionEngine:
         conn = self.store.connection()
         prefix = table_prefix(proj.name, generation)
         position, applied = start, 0
-        plan = plan_snapshots(
-            conn, proj.name, proj.logic_version, start, self.snapshot_every, self.snapshot_bytes_per_position,
-            self._snapshot_sizes.get(proj.name),
-        )  # fmt: skip
-        events = read_events(self.store, read_types(proj), start, head)
-        for batch in batched(events, self.batch_size):
+        types = read_types(proj)
+        plan = self._plan_snapshots(proj, types, start) if state is not None else None
+        for batch in batched(read_events(self.store, types, start, head), self.batch_size):
             snapshots: list[tuple[int, bytes]] = []
             if isinstance(proj, StateProjection):
-                assert state is not None
+                assert state is not None and plan is not None
                 feed, lookup = proj.feed, self.store.get
+                since, gap, mark = plan.since, plan.gap, plan.next_mark
                 try:
                     for event in batch:  # the hot loop of a rebuild: kept free of calls it can do without
                         feed(state, event, lookup)
-                        if event.position >= plan.next_at and (blob := plan.snapshot(event.position, state)):
-                            snapshots.append((event.position, blob))
-                            self._snapshot_sizes[proj.name] = plan.size
+                        since += 1
+                        if since >= gap or event.position >= mark:
+                            if blob := plan.snapshot(event.position, since, state):
+                                snapshots.append((event.position, blob))
+                            since, gap, mark = plan.since, plan.gap, plan.next_mark
                 except Exception as e:
                     raise self._failed(proj, event.position, e) from e
+                plan.since = since
             with immediate(conn):
                 if live:
                     check_unmoved(conn, proj.name, generation, position)
@@ -241,6 +245,8 @@ class ProjectionEngine:
                 if live:
                     advance(conn, proj.name, new_position, self._now())
             position, applied = new_position, applied + len(batch)
+        if plan is not None:  # no event of its types lies between the last batch and head
+            self._snapshot_runs[proj.name] = (head, plan.since, plan.size)
         if live and position < head:
             with immediate(conn):
                 check_unmoved(conn, proj.name, generation, position)
@@ -249,6 +255,17 @@ class ProjectionEngine:
         elif live:
             self._touch(proj.name)
         return applied, max(position, head)
+
+    def _plan_snapshots(self, proj: Projection, types: list[str] | None, start: int) -> SnapshotPlan:
+        """The snapshot plan of a run from `start`, continuing this process's previous run
+        when it ended there (saving the count of events since the last snapshot)."""
+        position, since, size = self._snapshot_runs.get(proj.name, (-1, 0, None))
+        conn = self.store.connection()
+        plan = plan_snapshots(
+            conn, proj.name, proj.logic_version, start, self.snapshot_every, self.snapshot_bytes_per_event, size,
+            lambda after, until: since if position == start else count_events(self.store, types, after, until),
+        )  # fmt: skip
+        return plan
 
     def _feed(self, proj: StateProjection, state: State, event: RecordedEvent) -> None:
         try:
@@ -384,11 +401,10 @@ class ProjectionEngine:
         position = self._as_of_position(as_of, at_position)
         if on is None:
             on = parse_instant(as_of).date() if as_of else self.clock.now().date()
-        with self._locks[name]:
-            if position is None:
-                position, result = self._answer_live(proj, on, values)
-            else:
-                result = self._answer_as_of(proj, position, on, values)
+        if position is None:
+            position, result = self._answer_live(proj, on, values)
+        else:
+            result = self._answer_as_of(proj, position, on, values)
         return Answer(name, on.isoformat(), as_of, position, self.store.hash_at(position), result)
 
     def _as_of_position(self, as_of: str | None, at_position: int | None) -> int | None:
@@ -413,10 +429,11 @@ class ProjectionEngine:
     def _answer_live(self, proj: Projection, on: date, values: dict[str, Any]) -> tuple[int, Any]:
         conn = self.store.connection()
         if isinstance(proj, StateProjection):
-            with read_transaction(conn):
-                cp = self.checkpoint(proj.name)
-                state = self._state_for(proj, cp)
-            return cp.position, proj.answer(state, QueryContext(on, cp.position, values))
+            with self._locks[proj.name]:  # catch-up changes the live state in place
+                with read_transaction(conn):
+                    cp = self.checkpoint(proj.name)
+                    state = self._state_for(proj, cp)
+                return cp.position, proj.answer(state, QueryContext(on, cp.position, values))
         assert isinstance(proj, TableProjection)
         with read_transaction(conn):
             cp = self.checkpoint(proj.name)
@@ -426,7 +443,11 @@ class ProjectionEngine:
     def _answer_as_of(self, proj: Projection, position: int, on: date, values: dict[str, Any]) -> Any:
         ctx = QueryContext(on, position, values)
         if isinstance(proj, StateProjection):
-            return proj.answer(self._state_at(proj, position), ctx)
+            with self._locks[proj.name]:
+                live = self._live_state_at(proj, position)
+                if live is not None:
+                    return proj.answer(live, ctx)
+            return proj.answer(self._replayed(proj, position), ctx)  # a state of its own: no lock held
         assert isinstance(proj, TableProjection)
         if self.checkpoint(proj.name).position < position:
             self._catch_up_one(proj)
@@ -443,16 +464,19 @@ class ProjectionEngine:
         if not isinstance(proj, StateProjection):
             raise UnknownProjectionError(f"{name!r} keeps tables, not a dict state")
         with self._locks[name]:
-            state = self._state_at(proj, position)
-            cached = self._cache.get(name)
-            return State(loads(dumps(state.data))) if cached and cached[2] is state else state
+            live = self._live_state_at(proj, position)
+            if live is not None:
+                return State(loads(dumps(live.data)))
+        return self._replayed(proj, position)
 
-    def _state_at(self, proj: StateProjection, position: int) -> State:
-        """The state at `position`: the live one if it stands there (do not change it), else
-        replayed from the nearest snapshot. Call with the projection's lock held."""
+    def _live_state_at(self, proj: StateProjection, position: int) -> State | None:
+        """The live state if it stands at `position`. Call with the projection's lock held,
+        and do not change it."""
         cached = self._cache.get(proj.name)
-        if cached and cached[1] == position:
-            return cached[2]
+        return cached[2] if cached and cached[1] == position else None
+
+    def _replayed(self, proj: StateProjection, position: int) -> State:
+        """The state at `position`, replayed from the nearest snapshot: a state of its own."""
         start, state = nearest_snapshot(self.store.connection(), proj.name, proj.logic_version, position)
         return self._replay(proj, state, start, position)
 

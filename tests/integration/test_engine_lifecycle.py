@@ -188,3 +188,36 @@ def test_a_malformed_as_of_is_an_invalid_query(store, bad):
 
     with pytest.raises(InvalidQueryError):
         engine.query(NAME, **bad)
+
+
+class SlowAsOf(Counter):
+    """Answers as of position 1 only once `release` is set."""
+
+    def __init__(self) -> None:
+        self.answering, self.release = threading.Event(), threading.Event()
+
+    def answer(self, state, ctx):
+        if ctx.position == 1:
+            self.answering.set()
+            self.release.wait(10)
+        return super().answer(state, ctx)
+
+
+def test_a_long_as_of_answer_does_not_hold_up_catch_up(store):
+    slow = SlowAsOf()
+    engine = make_engine(store, [slow])
+    store.append("s", [statement("A"), statement("B"), statement("C")])
+    engine.catch_up()
+    store.append("s", [statement("A")])
+    as_of = threading.Thread(target=engine.query, args=(NAME,), kwargs={"at_position": 1})
+    as_of.start()
+    try:
+        assert slow.answering.wait(5)
+        catching_up = threading.Thread(target=engine.catch_up)
+        catching_up.start()
+        catching_up.join(5)
+        assert not catching_up.is_alive()
+        assert engine.checkpoint(NAME).position == 4
+    finally:
+        slow.release.set()
+        as_of.join(5)
