@@ -25,14 +25,17 @@ where rebuild_events_per_s = events in the log / seconds of the headline rebuild
 as-of figures cover every as-of query run (all projections).
 
 Usage: python bench/projection_rebuild.py [--events 1000000] [--policies 1000] [--dir DIR]
+           [--only NAME,...] [--log PATH] [--build-only PATH]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -299,13 +302,13 @@ def as_of_queries(engine: ProjectionEngine, head: int, points: int) -> tuple[dic
     return query_ms, replay_ms
 
 
-def run(path: str, total: int, as_of_points: int) -> dict[str, Any]:
+def run(path: str, as_of_points: int, only: list[str] | None) -> dict[str, Any]:
     clock = FixedClock(CLOCK_START)
     store = SQLiteEventStore(path, clock=clock)
-    engine = ProjectionEngine(store, builtin_projections(), clock)
+    projections = [p for p in builtin_projections() if only is None or p.name in only or p.name == HEADLINE]
+    engine = ProjectionEngine(store, projections, clock)
     engine.setup()
-    head = store.digest().position
-    assert head == total, (head, total)
+    head = total = store.digest().position
     rebuild_s = rebuild_all(engine, total)
     query_ms, replay_ms = as_of_queries(engine, head, as_of_points)
     snapshots = store.connection().execute("SELECT count(*), sum(length(state)) FROM projection_snapshots").fetchone()
@@ -336,34 +339,29 @@ def main() -> None:
     parser.add_argument("--as-of-points", type=int, default=20, help="as-of queries for the headline projection")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--dir", help="where the temporary file goes (default: the system temp dir)")
-    parser.add_argument("--build-only", metavar="PATH", help=argparse.SUPPRESS)  # the child process's job
+    parser.add_argument("--only", help="comma-separated projections to run besides the headline (default: all)")
+    parser.add_argument("--log", metavar="PATH", help="copy this log (made by --build-only) instead of building one")
+    parser.add_argument("--build-only", metavar="PATH", help="only build the log, into PATH")
     args = parser.parse_args()
     if args.build_only:
         build_log(args.build_only, args.events, args.policies, args.seed)
         return
     with tempfile.TemporaryDirectory(prefix="projection-bench-", dir=args.dir) as tmp:
         path = str(Path(tmp, "log.db"))
-        build_s, _ = timed(
-            subprocess.run,
-            [
-                sys.executable,
-                __file__,
-                "--build-only",
-                path,
-                "--events",
-                str(args.events),
-                "--policies",
-                str(args.policies),
-                "--seed",
-                str(args.seed),
-            ],
-            check=True,
-        )
-        print(
-            f"built {args.events:,} events over {args.policies:,} policies in {build_s:.1f} s"
-            f" ({Path(path).stat().st_size / 2**20:.0f} MB)"
-        )
-        figures = run(path, args.events, args.as_of_points)
+        if args.log:
+            shutil.copyfile(args.log, path)
+            print(f"copied {args.log} ({Path(path).stat().st_size / 2**20:.0f} MB)")
+        else:
+            command = [sys.executable, __file__, "--build-only", path, "--events", str(args.events)]
+            build_s, _ = timed(
+                subprocess.run, [*command, "--policies", str(args.policies), "--seed", str(args.seed)], check=True
+            )
+            print(
+                f"built {args.events:,} events over {args.policies:,} policies in {build_s:.1f} s"
+                f" ({Path(path).stat().st_size / 2**20:.0f} MB)"
+            )
+        print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        figures = run(path, args.as_of_points, args.only.split(",") if args.only else None)
     print(json.dumps(figures))
 
 
