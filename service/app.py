@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, request
+from flask import Flask, current_app, request
 from flask.json.provider import DefaultJSONProvider
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import NotAcceptable, RequestEntityTooLarge
 
 from events import Clock
 
@@ -68,6 +68,7 @@ def create_app(
     init_metrics(app)
     app.before_request(_check_body_size)
     init_auth(app)
+    app.before_request(_check_accept)
     register_error_handlers(app)
     api = Api(app)
     api.spec.components.security_scheme(
@@ -86,3 +87,28 @@ def _check_body_size() -> None:
     limit = request.max_content_length
     if limit is not None and request.content_length is not None and request.content_length > limit:
         raise RequestEntityTooLarge()
+
+
+def _check_accept() -> None:
+    """Refuse (406) a request whose Accept header rules out every type the route answers with,
+    before the view runs: nothing is written for a client that says it cannot read the answer.
+    No Accept header, or */*, accepts anything."""
+    accept = request.accept_mimetypes
+    if not accept or request.endpoint is None or request.routing_exception is not None or request.method == "OPTIONS":
+        return
+    offered = produced_types(current_app.view_functions[request.endpoint])
+    if offered and accept.best_match(offered) is None:
+        raise NotAcceptable(f"this resource is served as {', '.join(offered)}; the Accept header allows none of these")
+
+
+def produced_types(view: Any) -> list[str]:
+    """The media types of a view's documented success responses (flask-smorest's record)."""
+    responses = getattr(view, "_apidoc", {}).get("response", {}).get("responses", {})
+    types = [
+        doc.get("content_type") or "application/json"
+        for code, docs in responses.items()
+        if int(code) < 300
+        for doc in docs
+        if isinstance(doc, dict) and "schema" in doc
+    ]
+    return list(dict.fromkeys(types))

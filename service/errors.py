@@ -134,6 +134,7 @@ PROBLEMS: dict[str, ProblemType] = {
         _p("event-not-found", 404, "Event not found", "No event has this id."),
         _p("projection-not-found", 404, "Projection not found", "GET /v1/projections lists the projections."),
         _p("method-not-allowed", 405, "Method not allowed", "Use one of the methods in the `Allow` header."),
+        _p("not-acceptable", 406, "Not acceptable", "Accept one of the types named in `detail` (or */*)."),
         _p("concurrency-conflict", 409, "Version conflict", "Re-read the stream, then retry with its version."),
         _p("duplicate-event", 409, "Duplicate event id", "Send new events with new ids; retry old batches unchanged."),
         _p("type-conflict", 409, "Event type conflict", "The name is taken by another definition: pick a new name."),
@@ -153,8 +154,8 @@ PROBLEMS: dict[str, ProblemType] = {
 }
 
 #: HTTP exceptions raised by Flask and werkzeug themselves, by status code.
-HTTP_SLUGS = {400: "bad-request", 404: "not-found", 405: "method-not-allowed", 413: "payload-too-large",
-              415: "unsupported-media-type"}  # fmt: skip
+HTTP_SLUGS = {400: "bad-request", 404: "not-found", 405: "method-not-allowed", 406: "not-acceptable",
+              413: "payload-too-large", 415: "unsupported-media-type"}  # fmt: skip
 
 Extras = Callable[[Any], dict[str, Any]]
 
