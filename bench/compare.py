@@ -47,6 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import http_load  # noqa: E402
 import peers  # noqa: E402
 from log_throughput import make_batches, make_event, make_source  # noqa: E402
+from peers import Stopwatch, Took  # noqa: E402
 from projection_rebuild import CLOCK_START, HEADLINE  # noqa: E402
 
 from events import FixedClock, NewEvent, SQLiteEventStore  # noqa: E402
@@ -87,51 +88,65 @@ def rate(count: int, seconds: float) -> float:
     return round(count / seconds, 1) if seconds > 0 else 0.0
 
 
+Figure = tuple[int, Took]  # (events, how long they took)
+
+
+def emit_rates(workload: str, ours: Figure, es: Figure | None, sq: Figure | None, **extra: Any) -> None:
+    """A line of events per wall-clock second, with the same per CPU-second of this process
+    (load-independent on a shared machine: what each layer costs, fsync waits excluded)."""
+    figures = {"policy_timeline": ours, "eventsourcing": es, "sqlite3": sq}
+    wall = {k: None if f is None else rate(f[0], f[1].wall) for k, f in figures.items()}
+    cpu = {k: None if f is None else rate(f[0], f[1].cpu) for k, f in figures.items()}
+    emit(
+        workload, "events/s", wall["policy_timeline"], wall["eventsourcing"], wall["sqlite3"], **extra,
+        per_cpu_second={**cpu, "ratio_vs_eventsourcing": ratio(cpu["policy_timeline"], cpu["eventsourcing"]),
+                        "ratio_vs_sqlite3": ratio(cpu["policy_timeline"], cpu["sqlite3"])},
+    )  # fmt: skip
+
+
 # -- appends and replay ---------------------------------------------------------------------------
-def ours_append(path: Path, batches: list[tuple[str, list[NewEvent]]]) -> float:
-    """Seconds to append every batch through SQLiteEventStore (WAL, synchronous=FULL, the
-    default), each with the stream's expected version."""
+def ours_append(path: Path, batches: list[tuple[str, list[NewEvent]]]) -> Took:
+    """Append every batch through SQLiteEventStore (WAL, synchronous=FULL, the default),
+    each with the stream's expected version."""
     store = SQLiteEventStore(str(path))
     versions: Counter[str] = Counter()
-    started = time.perf_counter()
-    for stream, events in batches:
-        store.append(stream, events, expected_version=versions[stream])
-        versions[stream] += len(events)
-    seconds = time.perf_counter() - started
+    with Stopwatch() as watch:
+        for stream, events in batches:
+            store.append(stream, events, expected_version=versions[stream])
+            versions[stream] += len(events)
     store.close()
-    return seconds
+    return watch.took
 
 
-def ours_replay(path: Path) -> tuple[float, int, Counter[str], Counter[str]]:
+def ours_replay(path: Path) -> peers.Replay:
     store = SQLiteEventStore(str(path))
     by_type: Counter[str] = Counter()
     by_stream: Counter[str] = Counter()
     count = 0
-    started = time.perf_counter()
-    for event in store.read_all():
-        by_type[event.type] += 1
-        by_stream[event.stream] += 1
-        count += 1
-    seconds = time.perf_counter() - started
+    with Stopwatch() as watch:
+        for event in store.read_all():
+            by_type[event.type] += 1
+            by_stream[event.stream] += 1
+            count += 1
     store.close()
-    return seconds, count, by_type, by_stream
+    return watch.took, count, by_type, by_stream
 
 
 def bench_batched(tmp: Path, args: argparse.Namespace, es_ok: bool) -> dict[str, Path]:
     batches = make_batches(args.events, args.batch, args.streams)
     files = {"ours": tmp / "batched-ours.db", "sqlite3": tmp / "batched-sqlite3.db", "es": tmp / "batched-es.db"}
-    ours_s = ours_append(files["ours"], batches)
+    ours = ours_append(files["ours"], batches)
     rows, schema = peers.stored_rows(files["ours"])
     conn = peers.sqlite_create(files["sqlite3"], schema)
-    sq_s = peers.sqlite_append(conn, rows, args.batch)
+    sq = peers.sqlite_append(conn, rows, args.batch)
     conn.close()
-    es_rate, es_sync = None, None
+    es, es_sync = None, None
     if es_ok:
         log = peers.es_open(files["es"])
-        es_rate, es_sync = rate(args.events, peers.es_append(log, peers.es_batches(batches))), log.synchronous
+        es, es_sync = (args.events, peers.es_append(log, peers.es_batches(batches))), log.synchronous
         log.close()
-    emit(
-        "batched_append", "events/s", rate(args.events, ours_s), es_rate, rate(len(rows), sq_s),
+    emit_rates(
+        "batched_append", (args.events, ours), es, (len(rows), sq),
         events=args.events, batch=args.batch, streams=args.streams, synchronous="FULL",
         eventsourcing_synchronous=es_sync,
     )  # fmt: skip
@@ -143,35 +158,34 @@ def bench_single(tmp: Path, args: argparse.Namespace, es_ok: bool) -> None:
     events = [(f"single-{i % 100:03d}", make_event(i, make_source(i))) for i in range(n)]
     path = tmp / "single-ours.db"
     store = SQLiteEventStore(str(path))
-    started = time.perf_counter()
-    for stream, event in events:
-        store.append(stream, [event])
-    ours_s = time.perf_counter() - started
+    with Stopwatch() as watch:
+        for stream, event in events:
+            store.append(stream, [event])
     store.close()
     rows, schema = peers.stored_rows(path)
     conn = peers.sqlite_create(tmp / "single-sqlite3.db", schema)
-    sq_s = peers.sqlite_append(conn, rows, 1)
+    sq = peers.sqlite_append(conn, rows, 1)
     conn.close()
-    es_rate = None
+    es = None
     if es_ok:
         log = peers.es_open(tmp / "single-es.db")
-        es_rate = rate(n, peers.es_append(log, peers.es_batches([(stream, [event]) for stream, event in events])))
+        es = (n, peers.es_append(log, peers.es_batches([(stream, [event]) for stream, event in events])))
         log.close()
-    emit("single_append", "events/s", rate(n, ours_s), es_rate, rate(n, sq_s), events=n, synchronous="FULL")
+    emit_rates("single_append", (n, watch.took), es, (n, sq), events=n, synchronous="FULL")
 
 
 def bench_replay(files: dict[str, Path], args: argparse.Namespace, es_ok: bool) -> None:
-    ours_s, count, by_type, by_stream = ours_replay(files["ours"])
-    sq_s, sq_count, sq_type, sq_stream = peers.sqlite_replay(files["sqlite3"])
+    ours, count, by_type, by_stream = ours_replay(files["ours"])
+    sq, sq_count, sq_type, sq_stream = peers.sqlite_replay(files["sqlite3"])
     assert (count, by_type, by_stream) == (sq_count, sq_type, sq_stream), "the peers read other events"
-    es_rate = None
+    es = None
     if es_ok:
         log = peers.es_open(files["es"], create=False)
-        es_s, es_count, es_type, es_stream = peers.es_replay(log)
+        es_took, es_count, es_type, es_stream = peers.es_replay(log)
         log.close()
         assert es_count == count and es_type == by_type and len(es_stream) == len(by_stream)
-        es_rate = rate(es_count, es_s)
-    emit("replay", "events/s", rate(count, ours_s), es_rate, rate(sq_count, sq_s), events=count)
+        es = (es_count, es_took)
+    emit_rates("replay", (count, ours), es, (sq_count, sq), events=count)
 
 
 # -- the 1M-event log: rebuild and as-of ------------------------------------------------------------
@@ -212,21 +226,20 @@ def bench_rebuild_and_as_of(args: argparse.Namespace, tmp: Path, es_ok: bool, wa
     engine = ProjectionEngine(store, [p for p in builtin_projections() if p.name == HEADLINE], clock)
     engine.setup()
     head = store.digest().position
-    started = time.perf_counter()
-    applied = engine.rebuild(HEADLINE)
-    rebuild_s = time.perf_counter() - started
+    with Stopwatch() as watch:
+        applied = engine.rebuild(HEADLINE)
     if "rebuild_headline" in wanted:
-        es_rate = None
+        es = None
         if es_path is not None:
             log = peers.es_open(es_path, create=False)
-            es_s, es_count, _, _ = peers.es_replay(log)
+            es_took, es_count, _, _ = peers.es_replay(log)
             log.close()
             assert es_count == head, (es_count, head)
-            es_rate = rate(es_count, es_s)
-        sq_s, sq_count, _, _ = peers.sqlite_replay(path)
-        emit(
-            "rebuild_headline", "events/s", rate(head, rebuild_s), es_rate, rate(sq_count, sq_s),
-            events=head, events_applied=applied, rebuild_s=round(rebuild_s, 2), projection=HEADLINE,
+            es = (es_count, es_took)
+        sq, sq_count, _, _ = peers.sqlite_replay(path)
+        emit_rates(
+            "rebuild_headline", (head, watch.took), es, (sq_count, sq),
+            events=head, events_applied=applied, rebuild_s=round(watch.took.wall, 2), projection=HEADLINE,
             peers_measure="full replay of the same log (decode every event, count per type and stream)",
         )  # fmt: skip
     if "as_of_query" in wanted:
