@@ -29,12 +29,11 @@ def store(open_store: Callable[..., SQLiteEventStore]) -> SQLiteEventStore:
 @pytest.fixture
 def held_lock(db_path: Path) -> Iterator[sqlite3.Connection]:
     """A second connection holding the write lock (BEGIN IMMEDIATE) until the test ends."""
-    blocker = open_raw(db_path)
-    blocker.execute("BEGIN IMMEDIATE")
-    yield blocker
-    if blocker.in_transaction:
-        blocker.execute("ROLLBACK")
-    blocker.close()
+    with open_raw(db_path) as blocker:
+        blocker.execute("BEGIN IMMEDIATE")
+        yield blocker
+        if blocker.in_transaction:
+            blocker.execute("ROLLBACK")
 
 
 @pytest.mark.parametrize(
