@@ -47,8 +47,10 @@ class Http:
     def __init__(self, base: str) -> None:
         self.base = base
 
-    def call(self, method: str, path: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
-        headers = {"Accept": "application/json"}
+    def call(
+        self, method: str, path: str, body: Any = None, token: str | None = None, accept: str = "application/json"
+    ) -> tuple[int, Any]:
+        headers = {"Accept": accept}
         data = None
         if body is not None:
             data = json.dumps(body).encode()
@@ -179,10 +181,9 @@ def test_serve_answers_over_http_and_stops_cleanly_on_sigterm(server: Any) -> No
     status, digest = http.get("/v1/audit/digest")
     assert status == 200 and digest["position"] == 1 and digest["hash"] == recorded["hash"]
 
-    # the page (GET /): checked only once it exists; until then the route is a 404
-    status, page = http.call("GET", "/")
-    if status != 404:
-        assert status == 200 and "<html" in str(page).lower()
+    # the page
+    status, page = http.call("GET", "/", accept="text/html")
+    assert status == 200 and "<html" in str(page).lower() and "NVIDIA H200" in str(page)
 
     # stop: SIGTERM ends gunicorn and the scheduler, and `serve` exits 0
     stop(proc, http, log)
