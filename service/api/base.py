@@ -12,7 +12,7 @@ from typing import Any, cast
 
 import flask_smorest
 from flask import Response, current_app, request
-from marshmallow import Schema, ValidationError
+from marshmallow import Schema, ValidationError, fields
 from webargs import core
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -109,8 +109,25 @@ class StrictParser(FlaskParser):
             raise UnsupportedMediaTypeError(f"send the body as UTF-8 (got charset={charset})")
         return strict_json(read_body(req))
 
+    def load_querystring(self, req: Any, schema: Schema) -> Any:
+        refuse_repeats(req.args, schema)
+        return super().load_querystring(req, schema)
+
+    def load_headers(self, req: Any, schema: Schema) -> Any:
+        refuse_repeats(req.headers, schema)
+        return super().load_headers(req, schema)
+
     def _on_validation_error(self, error: ValidationError, *args: Any, **kwargs: Any) -> Any:
         raise RequestValidationError(field_errors(error.messages))
+
+
+def refuse_repeats(given: Any, schema: Schema) -> None:
+    """A single-valued parameter sent twice is ambiguous (webargs would take the first, a proxy
+    in front may have checked the other): RequestValidationError, as for projection parameters."""
+    names = [f.data_key or name for name, f in schema.fields.items() if not isinstance(f, fields.List)]
+    repeated = [name for name in names if len(given.getlist(name)) > 1]
+    if repeated:
+        raise RequestValidationError({name: ["given more than once"] for name in repeated})
 
 
 def field_errors(messages: Any) -> dict[str, list[str]]:
