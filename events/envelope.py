@@ -13,7 +13,7 @@ from typing import Any, Literal, NamedTuple
 from .errors import InvalidStreamNameError
 
 GENESIS_HASH = "0" * 64
-STREAM_NAME = re.compile(r"[A-Za-z0-9._:][A-Za-z0-9._:-]{0,199}")  # used with fullmatch
+STREAM_NAME = re.compile(r"(?!\.\.?$)[A-Za-z0-9._:][A-Za-z0-9._:-]{0,199}")  # fullmatch; not . or .. (URL dot segments)
 CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 ExpectedVersion = int | Literal["any", "no_stream"]
@@ -73,6 +73,7 @@ def check_stream_name(stream: object) -> str:
     if not isinstance(stream, str) or not STREAM_NAME.fullmatch(stream):
         raise InvalidStreamNameError(
             f"invalid stream name {stream!r}: use 1-200 characters of A-Z a-z 0-9 . _ : -, not starting with '-'"
+            " (and not . or ..)"
         )
     return stream
 

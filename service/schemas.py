@@ -14,7 +14,7 @@ from events.timefmt import normalize_occurred_at, parse_instant
 
 #: largest integer accepted in a query, a path or a request envelope (JSON-safe everywhere).
 MAX_SAFE_INT = 2**53 - 1
-STREAM_PATTERN = r"^[A-Za-z0-9._:][A-Za-z0-9._:-]{0,199}$"
+STREAM_PATTERN = r"^(?!\.\.?$)[A-Za-z0-9._:][A-Za-z0-9._:-]{0,199}$"
 HASH = {"pattern": "^[0-9a-f]{64}$"}
 #: what `occurred_at` (and its filters) accept: a year, a month, a day, or an RFC 3339 instant
 OCCURRED_PATTERN = (

@@ -26,7 +26,7 @@ STREAM_PARAM = {
     "in": "path",
     "name": "stream",
     "required": True,
-    "description": "1-200 characters of A-Z a-z 0-9 . _ : - (not starting with -), e.g. `policy-us-h200`",
+    "description": "1-200 characters of A-Z a-z 0-9 . _ : - (not starting with -, not . or ..), e.g. `policy-us-h200`",
     "schema": {"type": "string", "pattern": STREAM_PATTERN, "minLength": 1, "maxLength": 200},
 }
 IF_MATCH = r'^("[0-9]{1,15}"|[0-9]{1,15})$'
