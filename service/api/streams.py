@@ -30,6 +30,13 @@ STREAM_PARAM = {
     "schema": {"type": "string", "pattern": STREAM_PATTERN, "minLength": 1, "maxLength": 200},
 }
 IF_MATCH = r'^("[0-9]{1,15}"|[0-9]{1,15})$'
+STREAM_OP = "#/paths/~1v1~1streams~1{stream}~1events/"
+#: OpenAPI links: what a client (or a stateful fuzzer) can do next with an answer
+READ_STREAM_LINK = {"operationRef": STREAM_OP + "get", "parameters": {"path.stream": "$request.path.stream"},
+                    "description": "Read the stream the events were appended to"}  # fmt: skip
+APPEND_LINK = {"operationRef": STREAM_OP + "post",
+               "parameters": {"path.stream": "$response.body#/stream", "header.If-Match": "$response.header.ETag"},
+               "description": "Append to the stream only if it is still at the version just read"}  # fmt: skip
 
 
 class IfMatch(fields.String):
@@ -89,6 +96,7 @@ def blueprint(config: Config) -> Blueprint:
         headers={"ETag": {"description": 'The stream\'s current version, quoted: use it as If-Match',
                           "schema": {"type": "string"}, "required": True}},
     )  # fmt: skip
+    @blp.doc(responses={200: {"links": {"AppendIfUnchanged": APPEND_LINK}}})
     @blp.problems(503)
     @blp.requires("read", enforced=config.require_read_token)
     def read_stream(args: dict[str, Any], stream: str) -> Any:
@@ -117,6 +125,7 @@ def blueprint(config: Config) -> Blueprint:
                               "required": True}},
     )  # fmt: skip
     @blp.alt_response(200, schema=AppendResponseSchema, success=True, description="A retry: the original records")
+    @blp.doc(responses={code: {"links": {"ReadStream": READ_STREAM_LINK}} for code in (200, 201)})
     @blp.problems(400, 409, 413, 415, 503, 507)
     @blp.requires("append")
     def append(headers: dict[str, Any], body: dict[str, Any], stream: str) -> Any:
