@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 
 from events import Digest
 
@@ -18,7 +18,10 @@ from .base import Blueprint, reply, services
 
 class VerifyQuery(Schema):
     position = JsonInt(metadata={"description": "With `hash`: a digest kept earlier, to prove the log up to it"})
-    hash = fields.String(metadata={**HASH, "description": "The hash of that digest"})
+    hash = fields.String(
+        validate=validate.Regexp(HASH["pattern"], error="must be the 64 lowercase hex digits of a digest's hash"),
+        metadata={**HASH, "description": "The hash of that digest"},
+    )
 
 
 def blueprint(config: Config) -> Blueprint:
