@@ -65,7 +65,12 @@ class SQLiteEventStore:
         return self.pool.connection()
 
     def migrate(self) -> None:
-        """Apply pending migrations under the write lock (safe when processes start together)."""
+        """Apply pending migrations under the write lock (safe when processes start together).
+
+        An up-to-date database is only read: opening it must not wait for another writer
+        (a gunicorn worker that fails to boot that way makes gunicorn halt the server)."""
+        if not self.pending_migrations():
+            return
         with self._guard(), immediate(self.connection()):
             migrations.apply(self.pool.database())
 

@@ -107,17 +107,18 @@ class ProjectionEngine:
 
         Returns the names rebuilt."""
         conn = self.store.connection()
-        with immediate(conn):
-            migrations.apply(self.store.pool.database())
-            for p in self._projections.values():
-                if read_checkpoint(conn, p.name) is None:
-                    conn.execute(
-                        "INSERT INTO projection_checkpoints (name, logic_version, generation, position)"
-                        " VALUES (?,?,1,0)",
-                        (p.name, p.logic_version),
-                    )
-                    if isinstance(p, TableProjection):
-                        p.create(conn, table_prefix(p.name, 1))
+        if self._needs_setup(conn):
+            with immediate(conn):
+                migrations.apply(self.store.pool.database())
+                for p in self._projections.values():
+                    if read_checkpoint(conn, p.name) is None:
+                        conn.execute(
+                            "INSERT INTO projection_checkpoints (name, logic_version, generation, position)"
+                            " VALUES (?,?,1,0)",
+                            (p.name, p.logic_version),
+                        )
+                        if isinstance(p, TableProjection):
+                            p.create(conn, table_prefix(p.name, 1))
         stale = [
             name
             for name in self._projections
@@ -127,6 +128,14 @@ class ProjectionEngine:
             log.info("projection %s changed its logic version: rebuilding", name)
             self.rebuild(name)
         return stale
+
+    def _needs_setup(self, conn: sqlite3.Connection) -> bool:
+        """Whether set-up has anything to write. Only reads: an up-to-date database is opened
+        without the write lock, which another process may hold for long (a gunicorn worker
+        whose set-up gave up on it failed to boot, and gunicorn then halted the server)."""
+        if migrations.pending(self.store.pool.database()):
+            return True
+        return any(read_checkpoint(conn, name) is None for name in self._projections)
 
     def names(self) -> list[str]:
         return sorted(self._projections)

@@ -103,7 +103,10 @@ class TokenStore:
             self.migrate()
 
     def migrate(self) -> None:
-        """Apply pending migrations under the write lock (safe when processes start together)."""
+        """Apply pending migrations under the write lock (safe when processes start together);
+        an up-to-date database is only read (see SQLiteEventStore.migrate)."""
+        if not self.pending_migrations():
+            return
         conn = self.store.connection()
         with immediate(conn):
             migrations.apply(self.store.pool.database())
