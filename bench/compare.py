@@ -23,7 +23,7 @@ measured. Workloads (see bench/README.md, "Comparison", for the definitions and 
                    --http-seconds each: requests/s, p50/p99 latency
 
 Usage: python bench/compare.py [--quick] [--events N] [--log-events N] [--only a,b]
-       [--workers 3] [--loadgen auto|wrk|python] [--cache DIR]
+       [--workers 2] [--loadgen auto|wrk|python] [--cache DIR]
 """
 
 from __future__ import annotations
@@ -290,7 +290,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--http-log-events", type=int, default=2000, help="events in the served log (2,000)")
     parser.add_argument("--http-seconds", type=float, default=5.0, help="seconds per load level (at most 30)")
     parser.add_argument("--clients", default="1,8,32", help="concurrent clients per level")
-    parser.add_argument("--workers", type=int, default=3, help="gunicorn workers (3)")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (2: one per core)")
     parser.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto")
     parser.add_argument("--only", help=f"comma-separated subset of {','.join(WORKLOADS)}")
     parser.add_argument("--cache", help="keep the large logs here and reuse them in later runs")

@@ -174,6 +174,14 @@ def event_class(event_type: str) -> type:
     return cls
 
 
+def __getattr__(name: str) -> type:
+    """An event class by its topic's name: eventsourcing resolves the topic of a stored event
+    by importing this module and getting the attribute (a log written by another process)."""
+    if name[:1].isupper():
+        return event_class(name)
+    raise AttributeError(name)
+
+
 def es_open(path: Path | str, *, create: bool = True) -> ESLog:
     """The recorder an eventsourcing Application with SQLite persistence would use."""
     from eventsourcing.persistence import DatetimeAsISO, DecimalAsStr, JSONTranscoder, Mapper, UUIDAsHex
