@@ -14,6 +14,7 @@ KEYS = {"workload", "unit", "policy_timeline", "eventsourcing", "sqlite3", "rati
 TINY = [
     "--events", "300", "--streams", "10", "--single-events", "10", "--log-events", "1500", "--as-of-points", "2",
     "--http-log-events", "100", "--http-seconds", "1", "--clients", "1,2", "--workers", "1", "--loadgen", "python",
+    "--rounds", "1",
 ]  # fmt: skip
 
 
