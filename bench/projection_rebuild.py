@@ -291,14 +291,17 @@ def as_of_queries(engine: ProjectionEngine, head: int, points: int) -> tuple[dic
     replay_ms: list[float] = []
     for name in engine.names():
         count = points if name == HEADLINE else 5
+        replays = []
         for p in [max(1, round(head * (k + 0.5) / count)) for k in range(count)]:
             seconds, answer = timed(engine.query, name, at_position=p)
             assert answer.position == p
             query_ms.setdefault(name, []).append(seconds * 1000)
             if isinstance(engine.get(name), StateProjection):
-                replay_ms.append(timed(engine.state_at, name, p)[0] * 1000)
+                replays.append(timed(engine.state_at, name, p)[0] * 1000)
         ms = query_ms[name]
-        print(f"as-of {name}: {len(ms)} queries, p50 {statistics.median(ms):.1f} ms, max {max(ms):.1f} ms")
+        replayed = f"; state_at p50 {statistics.median(replays):.1f} ms, max {max(replays):.1f} ms" if replays else ""
+        print(f"as-of {name}: {len(ms)} queries, p50 {statistics.median(ms):.1f} ms, max {max(ms):.1f} ms{replayed}")
+        replay_ms += replays
     return query_ms, replay_ms
 
 

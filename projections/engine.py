@@ -43,6 +43,7 @@ from .checkpoints import (
     write_state_changes,
 )
 from .errors import CheckpointMovedError, InvalidQueryError, ProjectionFailedError, UnknownProjectionError
+from .gcpause import gc_paused
 from .migrations import migrations
 from .params import parse_params
 from .reader import batched, count_events, read_events, read_types
@@ -83,7 +84,7 @@ class ProjectionEngine:
         clock: Clock | None = None,
         *,
         batch_size: int = 5000,
-        snapshot_every: int = 20_000,
+        snapshot_every: int = 5000,
         snapshot_bytes_per_event: int = 128,
     ) -> None:
         """`snapshot_every` and `snapshot_bytes_per_event` space a state projection's snapshots
@@ -103,9 +104,10 @@ class ProjectionEngine:
 
     # -- set-up ---------------------------------------------------------------------------------
     def setup(self) -> list[str]:
-        """Migrate, register new projections, and rebuild those whose logic version changed.
+        """Migrate, register new projections, and rebuild those whose logic version changed
+        (if processes start together, the last one to begin rebuilding a projection does it).
 
-        Returns the names rebuilt."""
+        Returns the names found stale. Raises ProjectionFailedError if a rebuild fails."""
         conn = self.store.connection()
         if self._needs_setup(conn):
             with immediate(conn):
@@ -126,7 +128,10 @@ class ProjectionEngine:
         ]
         for name in stale:
             log.info("projection %s changed its logic version: rebuilding", name)
-            self.rebuild(name)
+            try:
+                self.rebuild(name)
+            except CheckpointMovedError:  # another process starting up at the same time took over
+                log.info("projection %s is being rebuilt by another process", name)
         return stale
 
     def _needs_setup(self, conn: sqlite3.Connection) -> bool:
@@ -206,7 +211,8 @@ class ProjectionEngine:
         Raises ProjectionFailedError (recorded as the checkpoint's last_error once the failing
         batch's transaction has rolled back) or CheckpointMovedError."""
         try:
-            return self._run_batches(proj, generation, start, head, state, live=live)
+            with gc_paused():
+                return self._run_batches(proj, generation, start, head, state, live=live)
         except ProjectionFailedError as e:
             self._touch(proj.name, str(e), quiet=True)
             raise
@@ -319,7 +325,8 @@ class ProjectionEngine:
                 state.mark_clean()
             self._cache[proj.name] = (cp.generation, cp.position, state)
             return state
-        state = load_state(self.store.connection(), proj.name, cp.generation)
+        with gc_paused():
+            state = load_state(self.store.connection(), proj.name, cp.generation)
         self._cache[proj.name] = (cp.generation, cp.position, state)
         return state
 
@@ -486,8 +493,9 @@ class ProjectionEngine:
 
     def _replayed(self, proj: StateProjection, position: int) -> State:
         """The state at `position`, replayed from the nearest snapshot: a state of its own."""
-        start, state = nearest_snapshot(self.store.connection(), proj.name, proj.logic_version, position)
-        return self._replay(proj, state, start, position)
+        with gc_paused():
+            start, state = nearest_snapshot(self.store.connection(), proj.name, proj.logic_version, position)
+            return self._replay(proj, state, start, position)
 
     def wait_for(self, name: str, position: int, timeout: float) -> bool:
         """Wait until the projection has applied `position` (catching up itself if the log

@@ -4,6 +4,7 @@ as_of by timestamp reads the log as it was recorded then."""
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from datetime import timedelta
@@ -221,3 +222,68 @@ def test_a_long_as_of_answer_does_not_hold_up_catch_up(store):
     finally:
         slow.release.set()
         as_of.join(5)
+
+
+class GatedV2(CounterV2):
+    """CounterV2 that, on its first event, says so and waits for `gate`."""
+
+    def __init__(self) -> None:
+        self.entered, self.gate = threading.Event(), threading.Event()
+
+    def apply(self, state, event) -> None:
+        if not self.entered.is_set():
+            self.entered.set()
+            self.gate.wait(10)
+        super().apply(state, event)
+
+
+def test_two_processes_starting_with_a_new_logic_version_rebuild_it_once_between_them(store, open_store):
+    v1 = make_engine(store, [Counter()])
+    store.append("s", [statement(s) for s in "ABA"])
+    v1.catch_up()
+    gated = GatedV2()
+    first = ProjectionEngine(open_store(), [gated], batch_size=1)
+    outcome = {}
+    starting = threading.Thread(target=lambda: outcome.update(stale=first.setup()))
+    starting.start()
+    try:
+        assert gated.entered.wait(5)
+        second = make_engine(open_store(), [CounterV2()])  # begins later, finishes first
+    finally:
+        gated.gate.set()
+        starting.join(10)
+
+    assert outcome == {"stale": [NAME]}  # the first one's rebuild gave way without an error
+    cp = second.checkpoint(NAME)
+    assert (cp.logic_version, cp.generation, cp.rebuild_generation) == (2, 3, None)
+    assert second.query(NAME).result == first.query(NAME).result == {"org:MFA": 3}
+
+
+class CollectorWatch(Counter):
+    """Records whether the cyclic garbage collector was enabled while it applied events."""
+
+    def __init__(self) -> None:
+        self.seen: set[bool] = set()
+
+    def apply(self, state, event) -> None:
+        self.seen.add(gc.isenabled())
+        super().apply(state, event)
+
+
+@pytest.mark.parametrize("enabled_before", [True, False])
+def test_runs_pause_the_garbage_collector_and_leave_it_as_they_found_it(store, enabled_before):
+    watch = CollectorWatch()
+    engine = make_engine(store, [watch], snapshot_every=1)
+    store.append("s", [statement("A"), statement("B")])
+    was = gc.isenabled()
+    (gc.enable if enabled_before else gc.disable)()
+    try:
+        engine.catch_up()
+        engine.rebuild(NAME)
+        engine.state_at(NAME, 1)
+        after = gc.isenabled()
+    finally:
+        (gc.enable if was else gc.disable)()
+
+    assert watch.seen == {False}
+    assert after is enabled_before
