@@ -154,6 +154,7 @@ def replace_a_worker(server: Server, db: Path) -> None:
     """SIGKILL a gunicorn worker; its replacement opens the database (while the lock is held)
     and must boot: a worker that fails to boot makes gunicorn halt the whole server."""
     old = server.gunicorn_workers()
+    assert old, "no gunicorn worker found"
     os.kill(old[0], signal.SIGKILL)
     deadline = time.monotonic() + 60
     while not (new := set(server.gunicorn_workers()) - set(old)) or not any(opened(pid, db) for pid in new):
@@ -168,7 +169,7 @@ def replace_a_worker(server: Server, db: Path) -> None:
 def opened(pid: int, path: Path) -> bool:
     """Whether process `pid` has the file open."""
     try:
-        return any(os.readlink(fd) == str(path) for fd in Path(f"/proc/{pid}/fd").iterdir())
+        return any(os.readlink(fd) == os.path.realpath(path) for fd in Path(f"/proc/{pid}/fd").iterdir())
     except OSError:
         return False
 
