@@ -80,7 +80,8 @@ def write_state_changes(conn: sqlite3.Connection, name: str, generation: int, st
     if state.dirty:
         conn.executemany(
             "INSERT OR REPLACE INTO projection_state (name, generation, key, value) VALUES (?,?,?,?)",
-            [(name, generation, k, dumps(state.data[k]).decode()) for k in state.dirty],
+            # in key order: a whole state lands in the primary-key B-tree several times faster
+            [(name, generation, k, dumps(state.data[k]).decode()) for k in sorted(state.dirty)],
         )
     state.mark_clean()
 

@@ -287,3 +287,12 @@ def test_runs_pause_the_garbage_collector_and_leave_it_as_they_found_it(store, e
 
     assert watch.seen == {False}
     assert after is enabled_before
+
+
+def test_a_rebuild_leaves_the_connection_at_the_store_durability(store):
+    engine = make_engine(store, [Counter()], batch_size=1)
+    store.append("s", [statement("A"), statement("B")])
+
+    engine.rebuild(NAME)
+
+    assert store.connection().execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
