@@ -13,6 +13,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -26,6 +27,7 @@ from .audit import diff_rows, diff_states, replayed_rows
 from .base import Projection, QueryContext, State, StateProjection, TableProjection
 from .checkpoints import (
     Checkpoint,
+    Compressor,
     SnapshotPlan,
     abandon_rebuild,
     advance,
@@ -102,6 +104,7 @@ class ProjectionEngine:
         #: per state projection, where this process's last run ended: (position, events since
         #: the last snapshot, encoded size of the state at that snapshot)
         self._snapshot_runs: dict[str, tuple[int, int, int | None]] = {}
+        self._compressor = Compressor()
 
     # -- set-up ---------------------------------------------------------------------------------
     def setup(self) -> list[str]:
@@ -240,8 +243,8 @@ class ProjectionEngine:
         position, applied = start, 0
         types = read_types(proj)
         plan = self._plan_snapshots(proj, types, start) if state is not None else None
+        compressing: list[tuple[int, Future[bytes]]] = []  # snapshots, written once compressed
         for batch in batched(read_events(self.store, types, start, head), self.batch_size):
-            snapshots: list[tuple[int, bytes]] = []
             if isinstance(proj, StateProjection):
                 assert state is not None and plan is not None
                 feed, lookup = proj.feed, self.store.get
@@ -251,8 +254,8 @@ class ProjectionEngine:
                         feed(state, event, lookup)
                         since += 1
                         if since >= gap or event.position >= mark:
-                            if blob := plan.snapshot(event.position, since, state):
-                                snapshots.append((event.position, blob))
+                            if raw := plan.snapshot(event.position, since, state):
+                                compressing.append((event.position, self._compressor.submit(raw)))
                             since, gap, mark = plan.since, plan.gap, plan.next_mark
                 except Exception as e:
                     raise self._failed(proj, event.position, e) from e
@@ -270,11 +273,14 @@ class ProjectionEngine:
                 elif live:
                     assert state is not None
                     write_state_changes(conn, proj.name, generation, state)
-                save_snapshots(conn, proj, snapshots, self._now())
+                compressing = self._save_compressed(conn, proj, compressing, wait=False)
                 new_position = batch[-1].position
                 if live:
                     advance(conn, proj.name, new_position, self._now())
             position, applied = new_position, applied + len(batch)
+        if compressing:
+            with immediate(conn):
+                self._save_compressed(conn, proj, compressing, wait=True)
         if plan is not None:  # no event of its types lies between the last batch and head
             self._snapshot_runs[proj.name] = (head, plan.since, plan.size)
         if live and position < head:
@@ -285,6 +291,16 @@ class ProjectionEngine:
         elif live:
             self._touch(proj.name)
         return applied, max(position, head)
+
+    def _save_compressed(
+        self, conn: Any, proj: Projection, compressing: list[tuple[int, Future[bytes]]], *, wait: bool
+    ) -> list[tuple[int, Future[bytes]]]:
+        """Write the snapshots whose compression is done (all of them if `wait`); returns the
+        others."""
+        done = [(p, f) for p, f in compressing if wait or f.done()]
+        if done:
+            save_snapshots(conn, proj, [(p, f.result()) for p, f in done], self._now())
+        return [(p, f) for p, f in compressing if (p, f) not in done]
 
     def _plan_snapshots(self, proj: Projection, types: list[str] | None, start: int) -> SnapshotPlan:
         """The snapshot plan of a run from `start`, continuing this process's previous run
