@@ -37,8 +37,11 @@ lint: install-dev
 	$(BIN)/mypy events projections
 	$(BIN)/lint-imports
 
-bench: install-dev
+bench: install-dev  ## log throughput, projection rebuild, and the side-by-side comparison (needs the bench extra)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python bench/log_throughput.py
+	$(BIN)/python bench/projection_rebuild.py
+	$(BIN)/python bench/compare.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis policy-timeline-demo.db policy-timeline-demo.db-*
