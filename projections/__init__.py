@@ -13,7 +13,18 @@ from .errors import (
 from .params import Param
 
 __all__ = [
-    "Answer", "CheckpointMovedError", "InvalidQueryError", "Param", "Projection", "ProjectionEngine",
-    "ProjectionError", "ProjectionFailedError", "QueryContext", "State", "StateProjection", "TableProjection",
-    "UnknownProjectionError", "builtin_projections",
+    "Answer",
+    "CheckpointMovedError",
+    "InvalidQueryError",
+    "Param",
+    "Projection",
+    "ProjectionEngine",
+    "ProjectionError",
+    "ProjectionFailedError",
+    "QueryContext",
+    "State",
+    "StateProjection",
+    "TableProjection",
+    "UnknownProjectionError",
+    "builtin_projections",
 ]

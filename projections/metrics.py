@@ -33,7 +33,9 @@ def take_daily_snapshot(engine: ProjectionEngine, day: date) -> int:
         label = f"{item['policy_id'] or item['subject']} ({item['anchor_type']}, {item['approved_on']})"
         for metric in ("days_without_purchase", "days_since_approval"):
             rows.append((day.isoformat(), metric, item["event_id"], label, item[metric], approvals.position, now))
-    rows.append((day.isoformat(), "stalled_count", "all", "approvals stalled", len(stalled.result), stalled.position, now))
+    rows.append(
+        (day.isoformat(), "stalled_count", "all", "approvals stalled", len(stalled.result), stalled.position, now)
+    )
     conn = engine.store.connection()
     with immediate(conn):
         before = conn.total_changes

@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import timezone
+from datetime import UTC
 from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -81,12 +81,12 @@ class PolicyScheduler:
         snap_h, snap_m = _hour_minute(config.snapshot_at)
         ver_h, ver_m = _hour_minute(config.verify_at)
         self.jobs: dict[str, tuple[Any, Callable[[Services], dict[str, Any]]]] = {
-            "refresh-projections": (IntervalTrigger(seconds=config.refresh_seconds, timezone=timezone.utc), refresh_projections),
-            "daily-snapshot": (CronTrigger(hour=snap_h, minute=snap_m, timezone=timezone.utc), snapshot_metrics),
-            "verify-chain": (CronTrigger(hour=ver_h, minute=ver_m, timezone=timezone.utc), verify_chain),
+            "refresh-projections": (IntervalTrigger(seconds=config.refresh_seconds, timezone=UTC), refresh_projections),
+            "daily-snapshot": (CronTrigger(hour=snap_h, minute=snap_m, timezone=UTC), snapshot_metrics),
+            "verify-chain": (CronTrigger(hour=ver_h, minute=ver_m, timezone=UTC), verify_chain),
         }
         self.scheduler = BackgroundScheduler(
-            timezone=timezone.utc, job_defaults=JOB_DEFAULTS, executors={"default": ThreadPoolExecutor(2)}
+            timezone=UTC, job_defaults=JOB_DEFAULTS, executors={"default": ThreadPoolExecutor(2)}
         )
 
     # -- leadership --------------------------------------------------------------------------
@@ -151,7 +151,7 @@ class PolicyScheduler:
     def start(self) -> None:
         """Schedule the lease renewal and the jobs (fixed ids), and start the thread."""
         renew_every = max(0.2, self.services.config.lease_ttl / 3)
-        self.scheduler.add_job(self.renew_lease, IntervalTrigger(seconds=renew_every, timezone=timezone.utc), id="lease")
+        self.scheduler.add_job(self.renew_lease, IntervalTrigger(seconds=renew_every, timezone=UTC), id="lease")
         for job_id, (trigger, _) in self.jobs.items():
             self.scheduler.add_job(self.run_job, trigger, args=[job_id], id=job_id, replace_existing=True)
         self.scheduler.start()
@@ -172,7 +172,11 @@ def run_once(services: Services) -> dict[str, Any]:
     """Run every job once (for cron users), if no other scheduler holds the lease."""
     scheduler = PolicyScheduler(services)
     if not scheduler.renew_lease():
-        return {"ran": False, "reason": "another scheduler holds the lease", "lease": scheduler_state(services)["lease"]}
+        return {
+            "ran": False,
+            "reason": "another scheduler holds the lease",
+            "lease": scheduler_state(services)["lease"],
+        }
     try:
         results = {job_id: scheduler.run_job(job_id) for job_id in scheduler.jobs}
         return {"ran": True, "results": results}
@@ -180,7 +184,9 @@ def run_once(services: Services) -> dict[str, Any]:
         scheduler.lease.release()
 
 
-def run_scheduler(services: Services, *, once: bool = False, stop: threading.Event | None = None) -> dict[str, Any] | None:
+def run_scheduler(
+    services: Services, *, once: bool = False, stop: threading.Event | None = None
+) -> dict[str, Any] | None:
     """Run the scheduler until `stop` is set (blocking); with `once`, run every job once."""
     if once:
         return run_once(services)
@@ -199,7 +205,17 @@ def scheduler_state(services: Services) -> dict[str, Any]:
     conn = services.store.connection()
     if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'scheduler_runs'").fetchone() is None:
         return {"lease": None, "jobs": []}  # no scheduler has ever run on this database
-    columns = ("job_id", "trigger", "next_run_at", "last_run_at", "last_result", "last_error", "last_duration_ms", "runs", "holder")
+    columns = (
+        "job_id",
+        "trigger",
+        "next_run_at",
+        "last_run_at",
+        "last_result",
+        "last_error",
+        "last_duration_ms",
+        "runs",
+        "holder",
+    )
     rows = conn.execute(f"SELECT {', '.join(columns)} FROM scheduler_runs ORDER BY job_id").fetchall()
     jobs = []
     for row in rows:

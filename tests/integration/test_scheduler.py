@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -26,7 +26,7 @@ APPROVAL = {
 
 @pytest.fixture
 def clock() -> FixedClock:
-    return FixedClock(datetime(2026, 6, 8, 12, 0, tzinfo=timezone.utc))
+    return FixedClock(datetime(2026, 6, 8, 12, 0, tzinfo=UTC))
 
 
 @pytest.fixture
@@ -62,7 +62,7 @@ def test_daily_snapshot_twice_on_the_same_day_writes_nothing_more(services):
 
 def test_next_day_adds_a_row_per_figure_and_the_history_can_be_filtered(services, clock):
     run_once(services)
-    clock.set(datetime(2026, 6, 9, 12, 0, tzinfo=timezone.utc))
+    clock.set(datetime(2026, 6, 9, 12, 0, tzinfo=UTC))
     run_once(services)
 
     rows = metric_history(services.store.connection(), metric="days_without_purchase", day_from=date(2026, 6, 9))

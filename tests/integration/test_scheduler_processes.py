@@ -113,7 +113,9 @@ def test_a_stopped_leader_hands_the_lease_over_without_waiting_for_expiry(databa
         time.sleep(0.5)
         first.send_signal(signal.SIGTERM)
         assert first.wait(timeout=20) == 0
-        wait_for(lambda: lease_holder(database) not in (None,) and pid_of(lease_holder(database)) == second.pid, timeout=15)
+        wait_for(
+            lambda: lease_holder(database) not in (None,) and pid_of(lease_holder(database)) == second.pid, timeout=15
+        )
     finally:
         for p in (first, locals().get("second")):
             if p is not None and p.poll() is None:
