@@ -78,7 +78,11 @@ class ApprovalsWithoutPurchases(StateProjection):
     def _apply_anchor(self, state: State, event: RecordedEvent) -> None:
         data = event.data
         policy_id = data.get("policy_id")
-        if policy_id and event.type in ("PolicyAnnounced", "PolicyApproved") and state.get("policy:" + policy_id) is None:
+        if (
+            policy_id
+            and event.type in ("PolicyAnnounced", "PolicyApproved")
+            and state.get("policy:" + policy_id) is None
+        ):
             state.put("policy:" + policy_id, {k: data.get(k) for k in ("subject", "jurisdiction", "counterparty")})
         approved_on = data["effective_on"] if event.type == "RulePublished" else event.occurred_at
         counterparty = data.get("counterparty")
@@ -121,7 +125,12 @@ class ApprovalsWithoutPurchases(StateProjection):
             if anchor["anchor_type"] not in anchors or not ctx.occurred_by(anchor["approved_on"]):
                 continue
             item = self._item(state, anchor, ctx)
-            if subject and norm(item["subject"]) != subject or jurisdiction and norm(item["jurisdiction"]) != jurisdiction:
+            if (
+                subject
+                and norm(item["subject"]) != subject
+                or jurisdiction
+                and norm(item["jurisdiction"]) != jurisdiction
+            ):
                 continue
             out.append(item)
         out.sort(key=lambda i: (occurred_start(i["approved_on"]), i["position"]))
