@@ -141,6 +141,14 @@ class Blueprint(flask_smorest.Blueprint):
 
     ARGUMENTS_PARSER = StrictParser()
 
+    def arguments(self, schema: Any, **kwargs: Any) -> Callable[[F], F]:
+        """flask-smorest's `arguments`, with a schema class made into an instance once, here:
+        given a class, webargs builds one (a deepcopy of its fields) on every request."""
+        if isinstance(schema, type):
+            schema = schema()
+        decorate: Callable[[F], F] = super().arguments(schema, **kwargs)
+        return decorate
+
     def problems(self, *statuses: int) -> Callable[[F], F]:
         """Document problem+json responses for these statuses."""
 
