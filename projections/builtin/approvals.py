@@ -8,6 +8,7 @@ policy. Elapsed days are computed at query time, never stored.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from typing import Any
 
 from events import RecordedEvent
@@ -32,6 +33,20 @@ def purchase_keys(data: dict[str, Any]) -> list[str]:
     if data.get("buyer_jurisdiction"):
         return [f"purchases:subject:{norm(data['subject'])}|{norm(data['buyer_jurisdiction'])}"]
     return []
+
+
+class DayIndex:
+    """One match key's purchase and delivery counts by day, sorted, with running totals:
+    the counts between two days are two lookups, not a walk over every day."""
+
+    __slots__ = ("days", "purchases", "deliveries")
+
+    def __init__(self, by_day: dict[str, dict[str, int]]) -> None:
+        self.days = sorted(by_day)
+        self.purchases, self.deliveries = [0], [0]
+        for day in self.days:
+            self.purchases.append(self.purchases[-1] + by_day[day]["p"])
+            self.deliveries.append(self.deliveries[-1] + by_day[day]["d"])
 
 
 class ApprovalsWithoutPurchases(StateProjection):
@@ -120,11 +135,12 @@ class ApprovalsWithoutPurchases(StateProjection):
         """Every anchor that had happened by `on`, with its purchase clock evaluated at `on`."""
         anchors: tuple[str, ...] = ctx.params["anchor"]
         subject, jurisdiction = norm(ctx.params.get("subject")), norm(ctx.params.get("jurisdiction"))
+        days_index: dict[str, DayIndex] = {}  # per match key, built once per answer
         out = []
         for _, anchor in state.items("anchor:"):
             if anchor["anchor_type"] not in anchors or not ctx.occurred_by(anchor["approved_on"]):
                 continue
-            item = self._item(state, anchor, ctx)
+            item = self._item(state, anchor, ctx, days_index)
             if (
                 subject
                 and norm(item["subject"]) != subject
@@ -136,28 +152,35 @@ class ApprovalsWithoutPurchases(StateProjection):
         out.sort(key=lambda i: (occurred_start(i["approved_on"]), i["position"]))
         return out
 
-    def _item(self, state: State, anchor: dict[str, Any], ctx: QueryContext) -> dict[str, Any]:
+    def _item(
+        self, state: State, anchor: dict[str, Any], ctx: QueryContext, days_index: dict[str, DayIndex]
+    ) -> dict[str, Any]:
         policy = state.get("policy:" + (anchor["policy_id"] or ""), {})
         subject = anchor["subject"] or policy.get("subject")
         counterparty = anchor["counterparty"] or policy.get("counterparty")
         start = occurred_start(anchor["approved_on"])
+        start_day, on_day = start.isoformat(), ctx.on.isoformat()
         first, purchases, deliveries = None, 0, 0
         keys = {"purchases:policy:" + anchor["policy_id"]} if anchor["policy_id"] else set()
         if subject and counterparty:
             keys.add(f"purchases:subject:{norm(subject)}|{norm(counterparty)}")
         for key in keys:
-            for day, counts in state.get(key, {}).items():
-                if start.isoformat() <= day <= ctx.on.isoformat():
-                    purchases += counts["p"]
-                    deliveries += counts["d"]
-                    first = day if first is None or day < first else first
+            index = days_index.get(key)
+            if index is None:
+                index = days_index[key] = DayIndex(state.get(key, {}))
+            days, p, d = index.days, index.purchases, index.deliveries
+            lo, hi = bisect_left(days, start_day), bisect_right(days, on_day)  # days in [start, on]
+            if lo < hi:
+                purchases += p[hi] - p[lo]
+                deliveries += d[hi] - d[lo]
+                first = days[lo] if first is None or days[lo] < first else first
         stopped = None
         status = "purchased" if first else "waiting"
         for day, kind, _ in sorted(state.get("status:" + (anchor["policy_id"] or ""), [])):
-            if start.isoformat() <= day <= ctx.on.isoformat():
+            if start_day <= day <= on_day:
                 status, stopped = kind, day
         days_since = (ctx.on - start).days
-        clock_end = min(ctx.on.isoformat(), stopped) if stopped and not first else ctx.on.isoformat()
+        clock_end = min(on_day, stopped) if stopped and not first else on_day
         return {
             "event_id": anchor["event_id"],
             "anchor_type": anchor["anchor_type"],
