@@ -536,11 +536,18 @@ class ProjectionEngine:
             if self.checkpoint(name).position >= position:
                 return True
             if self.store.digest().position >= position:
+                # A rebuild or long catch-up in this process holds the lock: wait for it
+                # only as long as the caller allowed.
+                lock = self._locks[name]
+                if not lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                    return False
                 try:
                     self.catch_up(name)
                     continue
                 except CheckpointMovedError:
                     pass  # another process is applying it: wait for that below
+                finally:
+                    lock.release()
             if time.monotonic() >= deadline:
                 return False
             time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
