@@ -86,6 +86,19 @@ class OccurredBound(Text):
         return text
 
 
+class LogFilterQuery(Schema):
+    """The filters `/v1/events` and the live feed `/v1/events/live` share (the feed's filters
+    are, by contract, those of `/v1/events`)."""
+
+    type = fields.List(
+        Text(min_length=1, max_length=64),
+        metadata={"description": "Only these event types (repeat the parameter, or separate with commas)"},
+    )
+    stream_prefix = Text(max_length=200, metadata={"description": "Only streams whose name starts with this"})
+    occurred_from = OccurredBound(metadata={"description": "Occurred at or after (YYYY[-MM[-DD]] or instant)"})
+    occurred_to = OccurredBound(metadata={"description": "Occurred at or before; a period includes all of it"})
+
+
 class ExpectedVersion(fields.Field):
     """`any`, `no_stream`, or the version (an integer ≥ 0) the stream must be at."""
 

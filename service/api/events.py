@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, fields
-
 from .. import usecases
 from ..config import Config
-from ..schemas import EventPageSchema, Instant, JsonInt, OccurredBound, RecordedEventSchema, Text
+from ..schemas import EventPageSchema, Instant, JsonInt, LogFilterQuery, RecordedEventSchema
 from .base import Blueprint, reply, services
 
 
 def blueprint(config: Config) -> Blueprint:
     blp = Blueprint("events", __name__, url_prefix="/v1", description="The whole log, in position order.")
 
-    class EventsQuery(Schema):
+    class EventsQuery(LogFilterQuery):
         after = JsonInt(load_default=0, metadata={"description": "Only events after this position (`next_after`)"})
         limit = JsonInt(
             minimum=1,
@@ -23,13 +21,6 @@ def blueprint(config: Config) -> Blueprint:
             load_default=config.default_page_limit,
             metadata={"description": f"Page size (default {config.default_page_limit})"},
         )
-        type = fields.List(
-            Text(min_length=1, max_length=64),
-            metadata={"description": "Only these event types (repeat the parameter, or separate with commas)"},
-        )
-        stream_prefix = Text(max_length=200, metadata={"description": "Only streams whose name starts with this"})
-        occurred_from = OccurredBound(metadata={"description": "Occurred at or after (YYYY[-MM[-DD]] or instant)"})
-        occurred_to = OccurredBound(metadata={"description": "Occurred at or before; a period includes all of it"})
         recorded_until = Instant(metadata={"description": "Only events the log had recorded by this instant"})
 
     @blp.route("/events")

@@ -6,11 +6,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from flask import Response, current_app, request
-from marshmallow import Schema, fields
 
 from .. import live, usecases
 from ..config import Config
-from ..schemas import JsonInt, OccurredBound, Text
+from ..schemas import JsonInt, LogFilterQuery
 from .base import Blueprint, services
 
 SLOTS_KEY = "policy_timeline.live_slots"
@@ -46,17 +45,10 @@ def blueprint(config: Config) -> Blueprint:
         "live", __name__, url_prefix="/v1", description="New events pushed as they are recorded (Server-Sent Events)."
     )
 
-    class LiveQuery(Schema):
+    class LiveQuery(LogFilterQuery):
         after = JsonInt(
             metadata={"description": "Start after this position (default: the head: only new events)"},
         )
-        type = fields.List(
-            Text(min_length=1, max_length=64),
-            metadata={"description": "Only these event types (repeat the parameter, or separate with commas)"},
-        )
-        stream_prefix = Text(max_length=200, metadata={"description": "Only streams whose name starts with this"})
-        occurred_from = OccurredBound(metadata={"description": "Occurred at or after (YYYY[-MM[-DD]] or instant)"})
-        occurred_to = OccurredBound(metadata={"description": "Occurred at or before; a period includes all of it"})
 
     @blp.route("/events/live", parameters=[LAST_EVENT_ID])
     @blp.arguments(LiveQuery, location="query")
