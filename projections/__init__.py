@@ -1,6 +1,6 @@
 """Read models rebuilt from the event log: checkpoints, catch-up, rebuild, as-of replay."""
 
-from .base import Projection, QueryContext, State, StateProjection, TableProjection
+from .base import Page, Projection, QueryContext, State, StateProjection, TableProjection
 from .builtin import builtin_projections
 from .engine import Answer, ProjectionEngine
 from .errors import (
@@ -16,6 +16,7 @@ __all__ = [
     "Answer",
     "CheckpointMovedError",
     "InvalidQueryError",
+    "Page",
     "Param",
     "Projection",
     "ProjectionEngine",

@@ -15,7 +15,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from events import RecordedEvent
 from events.timefmt import occurred_start
@@ -33,6 +33,14 @@ class QueryContext:
     on: date
     position: int
     params: dict[str, Any]
+    #: the page of a list answer: items [offset, offset + limit) of the whole sorted list
+    offset: int = 0
+    limit: int | None = None
+
+    def window(self, items: list[Any]) -> Page:
+        """The page of a whole sorted list."""
+        end = None if self.limit is None else self.offset + self.limit
+        return Page(items[self.offset : end], len(items))
 
     def occurred_by(self, occurred_at: str) -> bool:
         """True if an event that occurred at `occurred_at` had happened by `on`
@@ -41,6 +49,15 @@ class QueryContext:
 
     def days_since(self, occurred_at: str) -> int:
         return (self.on - occurred_start(occurred_at)).days
+
+
+class Page(NamedTuple):
+    """One page of a list answer and the length of the whole list. A projection whose items
+    are costly returns it from `answer` (cut at `ctx.offset`/`ctx.limit`), building only the
+    items of the page; a plain list is cut by the engine."""
+
+    items: list[Any]
+    total: int
 
 
 class Projection(ABC):

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -24,7 +24,7 @@ from events.sqlite_db import immediate
 from events.timefmt import format_instant, parse_instant
 
 from .audit import diff_rows, diff_states, replayed_rows
-from .base import Projection, QueryContext, State, StateProjection, TableProjection
+from .base import Page, Projection, QueryContext, State, StateProjection, TableProjection
 from .checkpoints import (
     Checkpoint,
     Compressor,
@@ -48,7 +48,7 @@ from .checkpoints import (
 from .errors import CheckpointMovedError, InvalidQueryError, ProjectionFailedError, UnknownProjectionError
 from .gcpause import gc_paused
 from .migrations import migrations
-from .params import parse_params
+from .params import check_page, parse_params
 from .reader import batched, count_events, read_events, read_types
 from .readtx import read_transaction
 
@@ -65,6 +65,9 @@ class Answer:
     position: int
     head_hash: str | None
     result: Any
+    #: for a list answer, where `result` lies in the whole list:
+    #: {"offset", "limit", "total", "next_offset"} (next_offset null on the last page)
+    page: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -74,6 +77,7 @@ class Answer:
             "position": self.position,
             "head_hash": self.head_hash,
             "result": self.result,
+            "page": self.page,
         }
 
 
@@ -437,22 +441,39 @@ class ProjectionEngine:
         as_of: str | None = None,
         at_position: int | None = None,
         params: dict[str, str] | None = None,
+        offset: int = 0,
+        limit: int | None = None,
     ) -> Answer:
         """Answer a projection's question.
 
         `as_of` (RFC 3339) or `at_position` limit the answer to what the log knew then;
         `on` is the valid-time date (default: today, or the as_of date when as_of is given).
+        A list answer is cut to items [offset, offset + limit) of the whole list (all of them
+        when `limit` is None), and `page` says where they lie.
         Raises UnknownProjectionError or InvalidQueryError."""
         proj = self.get(name)
         values = parse_params(proj.params, params or {})
         position = self._as_of_position(as_of, at_position)
+        check_page(offset, limit)
         if on is None:
             on = parse_instant(as_of).date() if as_of else self.clock.now().date()
+        ctx = QueryContext(on, -1, values, offset, limit)
         if position is None:
-            position, result = self._answer_live(proj, on, values)
+            position, result = self._answer_live(proj, ctx)
         else:
-            result = self._answer_as_of(proj, position, on, values)
-        return Answer(name, on.isoformat(), as_of, position, self.store.hash_at(position), result)
+            result = self._answer_as_of(proj, replace(ctx, position=position))
+        page = None
+        if proj.returns_list:
+            result = result if isinstance(result, Page) else ctx.window(result)
+            following = offset + len(result.items)
+            page = {
+                "offset": offset,
+                "limit": limit,
+                "total": result.total,
+                "next_offset": following if following < result.total else None,
+            }
+            result = result.items
+        return Answer(name, on.isoformat(), as_of, position, self.store.hash_at(position), result, page)
 
     def _as_of_position(self, as_of: str | None, at_position: int | None) -> int | None:
         errors: dict[str, list[str]] = {}
@@ -473,22 +494,22 @@ class ProjectionEngine:
             position = min(position, self.store.digest().position)
         return position
 
-    def _answer_live(self, proj: Projection, on: date, values: dict[str, Any]) -> tuple[int, Any]:
+    def _answer_live(self, proj: Projection, ctx: QueryContext) -> tuple[int, Any]:
         conn = self.store.connection()
         if isinstance(proj, StateProjection):
             with self._locks[proj.name]:  # catch-up changes the live state in place
                 with read_transaction(conn):
                     cp = self.checkpoint(proj.name)
                     state = self._state_for(proj, cp)
-                return cp.position, proj.answer(state, QueryContext(on, cp.position, values))
+                return cp.position, proj.answer(state, replace(ctx, position=cp.position))
         assert isinstance(proj, TableProjection)
         with read_transaction(conn):
             cp = self.checkpoint(proj.name)
-            ctx = QueryContext(on, cp.position, values)
+            ctx = replace(ctx, position=cp.position)
             return cp.position, proj.answer_sql(conn, table_prefix(proj.name, cp.generation), ctx)
 
-    def _answer_as_of(self, proj: Projection, position: int, on: date, values: dict[str, Any]) -> Any:
-        ctx = QueryContext(on, position, values)
+    def _answer_as_of(self, proj: Projection, ctx: QueryContext) -> Any:
+        position = ctx.position
         if isinstance(proj, StateProjection):
             with self._locks[proj.name]:
                 live = self._live_state_at(proj, position)

@@ -85,3 +85,14 @@ def parse_params(declared: dict[str, Param], raw: dict[str, str]) -> dict[str, A
     if errors:
         raise InvalidQueryError(errors)
     return values
+
+
+def check_page(offset: int, limit: int | None) -> None:
+    """Raise InvalidQueryError unless offset ≥ 0 and limit is None or ≥ 1."""
+    errors: dict[str, list[str]] = {}
+    if offset < 0:
+        errors["offset"] = ["must be ≥ 0"]
+    if limit is not None and limit < 1:
+        errors["limit"] = ["must be ≥ 1"]
+    if errors:
+        raise InvalidQueryError(errors)
