@@ -54,10 +54,12 @@ class QueryContext:
 class Page(NamedTuple):
     """One page of a list answer and the length of the whole list. A projection whose items
     are costly returns it from `answer` (cut at `ctx.offset`/`ctx.limit`), building only the
-    items of the page; a plain list is cut by the engine."""
+    items of the page; a plain list is cut by the engine. `total` may be None when counting
+    costs too much; `more` then says whether items follow the page."""
 
     items: list[Any]
-    total: int
+    total: int | None
+    more: bool = False
 
 
 class Projection(ABC):

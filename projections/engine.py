@@ -65,8 +65,8 @@ class Answer:
     position: int
     head_hash: str | None
     result: Any
-    #: for a list answer, where `result` lies in the whole list:
-    #: {"offset", "limit", "total", "next_offset"} (next_offset null on the last page)
+    #: for a list answer, where `result` lies in the whole list: {"offset", "limit", "total",
+    #: "next_offset"} (next_offset null on the last page; total null if not counted)
     page: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -466,12 +466,8 @@ class ProjectionEngine:
         if proj.returns_list:
             result = result if isinstance(result, Page) else ctx.window(result)
             following = offset + len(result.items)
-            page = {
-                "offset": offset,
-                "limit": limit,
-                "total": result.total,
-                "next_offset": following if following < result.total else None,
-            }
+            more = result.more if result.total is None else following < result.total
+            page = {"offset": offset, "limit": limit, "total": result.total, "next_offset": following if more else None}
             result = result.items
         return Answer(name, on.isoformat(), as_of, position, self.store.hash_at(position), result, page)
 

@@ -287,6 +287,13 @@ class ProjectionListSchema(Schema):
     projections = fields.List(fields.Nested(ProjectionStatusSchema), required=True)
 
 
+class PageSchema(Schema):
+    offset = JsonInt(required=True)
+    limit = nullable(JsonInt(required=True, metadata={"description": "null: every item from offset on"}))
+    total = nullable(JsonInt(required=True, metadata={"description": "Items in the whole answer (null: not counted)"}))
+    next_offset = nullable(JsonInt(required=True, metadata={"description": "The next page's offset; null on the last"}))
+
+
 class AnswerSchema(Schema):
     name = fields.String(required=True)
     on = fields.String(required=True, metadata={"format": "date", "description": "The valid-time date"})
@@ -294,6 +301,13 @@ class AnswerSchema(Schema):
     position = JsonInt(required=True, metadata={"description": "The log position the answer reflects"})
     head_hash = nullable(fields.String(required=True, metadata=HASH))
     result = fields.Raw(required=True, metadata={"description": "The projection's answer (often a list)"})
+    page = nullable(
+        fields.Nested(
+            PageSchema,
+            required=True,
+            metadata={"description": "Where a list answer's items lie in the whole list (null for other answers)"},
+        )
+    )
 
 
 class RebuildResultSchema(Schema):

@@ -198,13 +198,15 @@ def query_projection(
     at_position: int | None = None,
     min_position: int | None = None,
     params: Mapping[str, str] | None = None,
+    offset: int = 0,
+    limit: int | None = None,
 ) -> Answer:
     """Answer a projection's question (optionally as the log stood at `as_of`/`at_position`).
 
     With `min_position`, first wait (at most `config.min_position_wait` seconds) until the
     projection has applied that position: read-your-writes. A position beyond the log's head
     is a RequestValidationError. Raises UnknownProjectionError, InvalidQueryError,
-    PositionNotReachedError."""
+    PositionNotReachedError. A list answer is cut to [offset, offset + limit) (see `engine.query`)."""
     engine = services.engine
     parse_params(engine.get(name).params, dict(params or {}))  # fail fast, before any wait
     if min_position is not None:
@@ -216,7 +218,9 @@ def query_projection(
         wait = services.config.min_position_wait
         if not engine.wait_for(name, min_position, timeout=wait):
             raise PositionNotReachedError(name, min_position, engine.checkpoint(name).position, wait)
-    return engine.query(name, on=on, as_of=as_of, at_position=at_position, params=dict(params or {}))
+    return engine.query(
+        name, on=on, as_of=as_of, at_position=at_position, params=dict(params or {}), offset=offset, limit=limit
+    )
 
 
 def rebuild_projection(services: Services, name: str) -> dict[str, Any]:

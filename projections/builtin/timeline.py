@@ -51,7 +51,7 @@ from events.catalogue import Catalogue
 from events.jsonfast import loads
 from events.timefmt import occurred_sort_key
 
-from ..base import Lookup, QueryContext, TableProjection
+from ..base import Lookup, Page, QueryContext, TableProjection
 from ..errors import InvalidQueryError
 from ..params import Param
 from .approvals import norm
@@ -60,6 +60,8 @@ from .titles import facets, title_of
 POINTERS = ("ReportDisputed", "EventRetracted")
 FILTERS = ("subject", "jurisdiction", "actor")
 SQL_CHUNK = 500
+#: events per answer at most (a page of a million-event log is read, marked and encoded at once)
+MAX_PAGE = 5000
 #: Secondary indexes of `items`: the sort order, and the filters the log's own indexes cannot
 #: answer, each in sort order so that a filtered page stops at its limit (`_plan` picks one).
 INDEXES = {
@@ -115,7 +117,6 @@ class Timeline(TableProjection):
         "type": Param("csv", help="only events of these types (comma-separated)"),
         "from": Param("date", help="only events whose period starts on or after this date"),
         "to": Param("date", help="only events whose period starts on or before this date"),
-        "limit": Param("int", default=500, minimum=1, maximum=5000, help="at most this many events"),
         "include_retracted": Param("bool", default=True, help="list retracted events (flagged) too"),
     }
 
@@ -224,21 +225,26 @@ class Timeline(TableProjection):
 
     # -- answering -----------------------------------------------------------------------------
     def answer_sql(self, conn: sqlite3.Connection, prefix: str, ctx: QueryContext) -> Any:
-        """The filtered page as of `ctx.position`. Raises InvalidQueryError if from > to."""
+        """The filtered page (`ctx.offset`, `ctx.limit`, at most MAX_PAGE events) as of
+        `ctx.position`, without its total: counting every match would read the whole range.
+        Raises InvalidQueryError if from > to."""
         where, args, filters = self._where(prefix, ctx)
-        hint, driver, driver_args = self._plan(conn, prefix, filters, ctx)
+        limit = min(ctx.limit or MAX_PAGE, MAX_PAGE)
+        hint, driver, driver_args = self._plan(conn, prefix, filters, ctx, ctx.offset + limit)
         page = (
             f'SELECT position, occurred_sort, subject, jurisdiction, actor FROM "{prefix}items" AS it{hint}'
-            f" WHERE {' AND '.join(where + driver)} ORDER BY occurred_sort, position LIMIT ?"
+            f" WHERE {' AND '.join(where + driver)} ORDER BY occurred_sort, position LIMIT ? OFFSET ?"
         )
         sql = (
             "SELECT i.position, e.id, e.stream, e.type, e.schema_version, e.occurred_at, e.recorded_at, e.data,"
             f" e.metadata, i.subject, i.jurisdiction, i.actor FROM ({page}) i JOIN events e ON e.position = i.position"
             " ORDER BY i.occurred_sort, i.position"
         )
-        items = [_item(row) for row in conn.execute(sql, (*args, *driver_args, ctx.params["limit"]))]
+        items = [_item(row) for row in conn.execute(sql, (*args, *driver_args, limit + 1, ctx.offset))]
+        more = len(items) > limit
+        del items[limit:]
         self._mark(conn, prefix, ctx, {item["position"]: item for item in items})
-        return items
+        return Page(items, None, more)
 
     def _where(self, prefix: str, ctx: QueryContext) -> tuple[list[str], list[Any], list[Filter]]:
         """The page's conditions and arguments, and the filters an index can drive."""
@@ -272,7 +278,7 @@ class Timeline(TableProjection):
         return where, args, filters
 
     def _plan(
-        self, conn: sqlite3.Connection, prefix: str, filters: list[Filter], ctx: QueryContext
+        self, conn: sqlite3.Connection, prefix: str, filters: list[Filter], ctx: QueryContext, limit: int
     ) -> tuple[str, list[str], list[Any]]:
         """How to read the page: (index hint, extra conditions, their arguments).
 
@@ -283,7 +289,7 @@ class Timeline(TableProjection):
         choice, without statistics, is often the wrong one."""
         if not self._indexed(conn, prefix):
             return "", [], []  # a generation still being filled in bulk
-        cap = isqrt(ctx.params["limit"] * max(ctx.position, 1)) + 1
+        cap = isqrt(limit * max(ctx.position, 1)) + 1
         counted = []
         for condition, values, index in filters:
             source = f'"{prefix}items" INDEXED BY "{prefix}items_{index}"' if index else "events"

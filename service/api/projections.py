@@ -26,6 +26,9 @@ from ..schemas import (
 )
 from .base import Blueprint, query_rest, reply, services
 
+DEFAULT_PAGE = 100
+MAX_PAGE = 5000  # the timeline reads, marks and encodes a page at once
+
 NAME_PARAM = {
     "in": "path",
     "name": "name",
@@ -44,9 +47,21 @@ class ProjectionQuery(Schema):
                   " the projection has applied it, else 503 with Retry-After; a position the log does not hold"
                   " yet is a 422"},
     )  # fmt: skip
+    limit = JsonInt(
+        minimum=1,
+        maximum=MAX_PAGE,
+        load_default=DEFAULT_PAGE,
+        metadata={"description": f"A list answer's page size (default {DEFAULT_PAGE}, at most {MAX_PAGE}); `page`"
+                  " in the answer says where the page lies and the next offset"},
+    )  # fmt: skip
+    offset = JsonInt(
+        load_default=0,
+        metadata={"description": "Skip this many items of a list answer. To page through one answer, pass the"
+                  " first page's `position` as at_position on the following pages"},
+    )  # fmt: skip
 
 
-COMMON = {"on", "as_of", "at_position", "min_position"}
+COMMON = {"on", "as_of", "at_position", "min_position", "limit", "offset"}
 
 
 class ProjectionName(BaseConverter):
@@ -84,6 +99,7 @@ def blueprint(config: Config) -> Blueprint:
         parameters below, each projection takes its own (see its own path in this document,
         or `params` in GET /v1/projections); unknown parameters are a 422."""
         params = query_rest(COMMON)
+        page = {"offset": args["offset"], "limit": args["limit"]}
         if args.get("as_of") is None and args.get("at_position") is None and args.get("min_position") is None:
             engine = services().engine
             on = args.get("on") or engine.clock.now().date()
@@ -91,8 +107,8 @@ def blueprint(config: Config) -> Blueprint:
                 engine,
                 name,
                 on,
-                params,
-                compute=lambda: usecases.query_projection(services(), name, on=on, params=params),
+                {**params, "\0page": f"{args['offset']}:{args['limit']}"},  # the key: a name no parameter has
+                compute=lambda: usecases.query_projection(services(), name, on=on, params=params, **page),
                 encode=lambda answer: reply(answer.to_dict()).get_data(),
             )
             return current_app.response_class(body, mimetype="application/json")
@@ -104,6 +120,7 @@ def blueprint(config: Config) -> Blueprint:
             at_position=args.get("at_position"),
             min_position=args.get("min_position"),
             params=params,
+            **page,
         )
         return reply(answer.to_dict())
 

@@ -71,15 +71,16 @@ def recorded_at_of(services: Services, position: int) -> str | None:
     return event.recorded_at if event is not None else None
 
 
-def answer(services: Services, name: str, k: Knowledge, params: dict[str, str]) -> Answer:
-    """A projection's answer at the view's position. Live: the projection catches up to the
-    head first (read-your-writes); if another process holds it up, the answer it has now."""
+def answer(services: Services, name: str, k: Knowledge, params: dict[str, str], limit: int | None = None) -> Answer:
+    """A projection's answer at the view's position (its first `limit` items if a list). Live:
+    the projection catches up to the head first (read-your-writes); if another process holds
+    it up, the answer it has now."""
     if not k.live:
-        return usecases.query_projection(services, name, on=k.on, at_position=k.position, params=params)
+        return usecases.query_projection(services, name, on=k.on, at_position=k.position, params=params, limit=limit)
     try:
-        return usecases.query_projection(services, name, on=k.on, min_position=k.position, params=params)
+        return usecases.query_projection(services, name, on=k.on, min_position=k.position, params=params, limit=limit)
     except PositionNotReachedError:
-        return usecases.query_projection(services, name, on=k.on, params=params)
+        return usecases.query_projection(services, name, on=k.on, params=params, limit=limit)
 
 
 # -- the timeline ----------------------------------------------------------------------------------
@@ -120,8 +121,7 @@ def lanes_of(items: Sequence[dict[str, Any]], by: str) -> list[tuple[str, list[d
 
 def timeline(services: Services, k: Knowledge, q: PageQuery) -> dict[str, Any]:
     """The filtered timeline in lanes, and the overview chart's geometry."""
-    params = {**q.timeline_params(), "limit": str(TIMELINE_LIMIT)}
-    items = answer(services, TIMELINE, k, params).result
+    items = answer(services, TIMELINE, k, q.timeline_params(), TIMELINE_LIMIT).result
     lanes = lanes_of(items, q.lanes)
     return {
         "count": len(items),
@@ -145,8 +145,8 @@ def one_mark(services: Services, position: int, q: PageQuery) -> dict[str, Any] 
     head = usecases.log_digest(services)
     k = Knowledge(head, head.position, head.recorded_at, True, services.clock.now().date())
     params = {**q.timeline_params(), "stream": event.stream, "type": event.type, "from": day.isoformat(),
-              "to": day.isoformat(), "limit": "5000"}  # fmt: skip
-    found = [i for i in answer(services, TIMELINE, k, params).result if i["position"] == position]
+              "to": day.isoformat()}  # fmt: skip
+    found = [i for i in answer(services, TIMELINE, k, params, 5000).result if i["position"] == position]
     return mark(found[0], q.lanes) if found else None
 
 

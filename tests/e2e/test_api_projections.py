@@ -176,3 +176,31 @@ def test_openapi_documents_each_projection_with_its_parameters(client: FlaskClie
         p for p in paths["/v1/projections/stalled-approvals"]["get"]["parameters"] if p["name"] == "threshold_days"
     )
     assert threshold["schema"] == {"type": "integer", "minimum": 0, "maximum": 100_000}
+
+
+def test_list_answers_come_in_pages(client: FlaskClient, api_services: Services, tokens: Any) -> None:
+    """Five approvals, pages of two: each page says where it lies; pinned at the first page's
+    position, the pages add up to the whole answer, live and as of a position."""
+    for day in ("2025-12-01", "2025-12-02", "2025-12-03", "2025-12-04", "2025-12-05"):
+        usecases.append_events(api_services, "policy", [wire_event("PolicyApproved", day)])
+    client.post("/v1/projections/refresh", headers=bearer(tokens["admin"]))
+    whole = client.get(f"{HEADLINE}?on=2026-03-01").get_json()
+    assert whole["page"] == {"offset": 0, "limit": 100, "total": 5, "next_offset": None}
+    first = client.get(f"{HEADLINE}?on=2026-03-01&limit=2").get_json()
+    assert first["page"] == {"offset": 0, "limit": 2, "total": 5, "next_offset": 2}
+    items, query = list(first["result"]), f"on=2026-03-01&limit=2&at_position={first['position']}"
+    while (offset := first["page"]["next_offset"]) is not None:
+        first = client.get(f"{HEADLINE}?{query}&offset={offset}").get_json()
+        items += first["result"]
+    assert first["page"] == {"offset": 4, "limit": 2, "total": 5, "next_offset": None}
+    assert items == whole["result"]
+    assert [i["approved_on"] for i in items] == ["2025-12-01", "2025-12-02", "2025-12-03", "2025-12-04", "2025-12-05"]
+    beyond = client.get(f"{HEADLINE}?on=2026-03-01&offset=7").get_json()
+    assert (beyond["result"], beyond["page"]["next_offset"]) == ([], None)
+
+
+@pytest.mark.parametrize("query", ["limit=0", "limit=5001", "limit=x", "offset=-1", "offset=1.5"])
+def test_bad_page_parameters_are_422(client: FlaskClient, query: str) -> None:
+    response = client.get(f"{HEADLINE}?{query}")
+    assert response.status_code == 422 and response.mimetype == "application/problem+json"
+    assert list(response.get_json()["errors"]) == [query.split("=")[0]]

@@ -57,11 +57,27 @@ class Timeline:
     def position(self) -> int:
         return self.store.digest().position
 
-    def answer(self, on: str, at_position: int | None = None, as_of: str | None = None, **params: str) -> Any:
-        """The projection's result on `on` (caught up first), optionally as of the past."""
+    def answer(
+        self,
+        on: str,
+        at_position: int | None = None,
+        as_of: str | None = None,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+        **params: str,
+    ) -> Any:
+        """The projection's result on `on` (caught up first), optionally as of the past, and
+        optionally one page of it."""
         self.engine.catch_up()
         return self.engine.query(
-            self.name, on=date.fromisoformat(on), at_position=at_position, as_of=as_of, params=params
+            self.name,
+            on=date.fromisoformat(on),
+            at_position=at_position,
+            as_of=as_of,
+            params=params,
+            limit=limit,
+            offset=offset,
         ).result
 
     def assert_rejected(self, params: dict[str, str], bad: str) -> None:

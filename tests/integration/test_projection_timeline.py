@@ -31,7 +31,7 @@ class StreamLog(Log):
         event = NewEvent(event_type, data, occurred_at, metadata=metadata or {})
         return self.store.append(stream, [event]).events[0].id
 
-    def positions(self, on: str = "2026-06-30", **params: str) -> list[int]:
+    def positions(self, on: str = "2026-06-30", **params: Any) -> list[int]:
         return [item["position"] for item in self.answer(on, **params)]
 
 
@@ -199,7 +199,9 @@ def test_as_of_a_position_hides_later_events(log, ids):
         ({"from": "2025-01-01", "to": "2025-12-01"}, [3, 4]),
         ({"from": "2025-01-02", "to": "2025-12-01"}, [4]),
         ({"to": "2026-01-13"}, [3, 4, 1, 2, 5]),
-        ({"limit": "2"}, [3, 4]),
+        ({"limit": 2}, [3, 4]),
+        ({"limit": 2, "offset": 2}, [1, 2]),
+        ({"offset": 9}, [10]),
         ({"jurisdiction": "CN", "type": "ReportDisputed", "actor": "NVIDIA"}, [6]),
     ],
 )
@@ -211,15 +213,15 @@ def test_every_filter_gives_the_same_page_whichever_index_reads_it(log, ids):
     """With limit 1 a type or stream filter matching four events is read along the sort order,
     with limit 500 through the log's index; a subject filter always through its own index."""
     for params in ({"subject": "NVIDIA H200"}, {"type": "ReportDisputed,EventRetracted"}, {"stream": "market"}):
-        assert log.positions(limit="1", **params) == log.positions(**params)[:1]
+        assert log.positions(limit=1, **params) == log.positions(**params)[:1]
+        assert log.positions(limit=1, offset=1, **params) == log.positions(**params)[1:2]
 
 
 @pytest.mark.parametrize(
     ("params", "bad"),
     [
-        ({"limit": "0"}, "limit"),
-        ({"limit": "5001"}, "limit"),
-        ({"limit": "many"}, "limit"),
+        ({"limit": 0}, "limit"),
+        ({"offset": -1}, "offset"),
         ({"include_retracted": "maybe"}, "include_retracted"),
         ({"from": "2026-13-01"}, "from"),
         ({"to": "yesterday"}, "to"),
