@@ -1,8 +1,10 @@
 """`activity`: how many events of each type each jurisdiction saw, month by month.
 
-State (a `StateProjection`): one count per (day, type, jurisdiction), under the key
-`n:<day>|<type>|<jurisdiction>` (the jurisdiction last, so a `|` inside it stays unambiguous).
-Days keep the valid-time `on` filter exact; months are summed at query time. An event's day is
+State (a `StateProjection`): one entry per (month, type, jurisdiction), under the key
+`m:<YYYY-MM>|<type>|<jurisdiction>` (the jurisdiction last, so a `|` inside it stays
+unambiguous), holding `[total, [day, …], [count, …]]`: the month's total and its counts per day
+of the month, days ascending, without zero counts. The days keep the valid-time `on` and the
+`from`/`to` filters exact; a month wholly inside them is read from its total. An event's day is
 the first day of its occurred_at period (so an event dated `2026-01` counts on 2026-01-01).
 A retracted event is taken out of its count (`unapply`).
 
@@ -18,39 +20,43 @@ Result: a list sorted by month, type, jurisdiction, without zero counts:
 from __future__ import annotations
 
 import functools
-from collections import Counter
+from bisect import bisect_left, bisect_right
 from typing import Any
 
 from events import RecordedEvent
 from events.builtin_types import BUILTIN_VERSIONS
 from events.timefmt import occurred_start
 
-from ..base import QueryContext, State, StateProjection
+from ..base import Page, QueryContext, State, StateProjection
 from ..errors import InvalidQueryError
 from ..params import Param
 from .approvals import norm
 from .titles import jurisdiction_of
 
 COUNTED = tuple(sorted(t for t in BUILTIN_VERSIONS if t != "EventRetracted"))
-COUNT = "n:"
+MONTH = "m:"
 UNKNOWN = "unknown"
+TOTAL, DAYS, COUNTS = 0, 1, 2
 
 
 @functools.lru_cache(maxsize=65536)
-def first_day(occurred_at: str) -> str:
-    return occurred_start(occurred_at).isoformat()  # values repeat a lot
+def month_day(occurred_at: str) -> tuple[str, int]:
+    """(`YYYY-MM`, day of the month) of the first day of the period; values repeat a lot."""
+    start = occurred_start(occurred_at)
+    return f"{start.year:04d}-{start.month:02d}", start.day
 
 
-def count_key(event: RecordedEvent) -> str:
-    """`n:<first day of the period>|<type>|<jurisdiction>`."""
-    return f"{COUNT}{first_day(event.occurred_at)}|{event.type}|{jurisdiction_of(event.data) or UNKNOWN}"
+def entry(event: RecordedEvent) -> tuple[str, int]:
+    """The event's key `m:<month>|<type>|<jurisdiction>` and its day of the month."""
+    month, day = month_day(event.occurred_at)
+    return f"{MONTH}{month}|{event.type}|{jurisdiction_of(event.data) or UNKNOWN}", day
 
 
 class Activity(StateProjection):
     """Counts of events by month, type and jurisdiction."""
 
     name = "activity"
-    logic_version = 1
+    logic_version = 2
     handles = frozenset(COUNTED)
     description = "Counts of events by month, type and jurisdiction (retracted events not counted)."
     params = {
@@ -61,30 +67,81 @@ class Activity(StateProjection):
     }
 
     def apply(self, state: State, event: RecordedEvent) -> None:
-        key = count_key(event)
-        state.put(key, state.get(key, 0) + 1)
+        key, day = entry(event)
+        value = state.data.get(key)
+        if value is None:
+            state.put(key, [1, [day], [1]])
+            return
+        days = value[DAYS]
+        i = bisect_left(days, day)
+        if i < len(days) and days[i] == day:
+            value[COUNTS][i] += 1
+        else:
+            days.insert(i, day)
+            value[COUNTS].insert(i, 1)
+        value[TOTAL] += 1
+        state.put(key, value)
 
     def unapply(self, state: State, event: RecordedEvent) -> None:
-        key = count_key(event)
-        left = state.get(key, 0) - 1
-        state.put(key, left) if left > 0 else state.delete(key)
+        key, day = entry(event)
+        value = state.data.get(key)
+        if value is None:
+            return
+        days, counts = value[DAYS], value[COUNTS]
+        i = bisect_left(days, day)
+        if i == len(days) or days[i] != day:
+            return
+        if value[TOTAL] <= 1:
+            state.delete(key)
+            return
+        value[TOTAL] -= 1
+        if counts[i] > 1:
+            counts[i] -= 1
+        else:
+            del days[i], counts[i]
+        state.put(key, value)
 
     def answer(self, state: State, ctx: QueryContext) -> Any:
-        """The monthly counts. Raises InvalidQueryError if from is after to."""
+        """The monthly counts, cut to the page. Raises InvalidQueryError if from is after to."""
         q = ctx.params
         if q["from"] and q["to"] and q["from"] > q["to"]:
             raise InvalidQueryError({"from": ["must not be after to"]})
-        last = min(ctx.on, q["to"]).isoformat() if q["to"] else ctx.on.isoformat()
-        first = q["from"].isoformat() if q["from"] else ""
+        last = min(ctx.on, q["to"]) if q["to"] else ctx.on
+        first = q["from"]
+        last_month = f"{last.year:04d}-{last.month:02d}"
+        first_month = f"{first.year:04d}-{first.month:02d}" if first else ""
         types = set(q["type"] or COUNTED)
         jurisdiction = norm(q["jurisdiction"])
-        months: Counter[tuple[str, str, str]] = Counter()
-        for key, count in state.items(COUNT):
-            day, event_type, where = key[len(COUNT) :].split("|", 2)
-            if not first <= day <= last or event_type not in types or jurisdiction and norm(where) != jurisdiction:
+        normed: dict[str, bool] = {}  # jurisdiction → whether it is the one asked for
+        rows: list[tuple[str, str, str, int]] = []
+        for key, value in state.data.items():
+            if not key.startswith(MONTH):
                 continue
-            months[(day[:7], event_type, where)] += count
-        return [
-            {"month": month, "type": event_type, "jurisdiction": where, "count": count}
-            for (month, event_type, where), count in sorted(months.items())
-        ]
+            month, event_type, where = key[len(MONTH) :].split("|", 2)
+            if not first_month <= month <= last_month or event_type not in types:
+                continue
+            if jurisdiction:
+                wanted = normed.get(where)
+                if wanted is None:
+                    wanted = normed[where] = norm(where) == jurisdiction
+                if not wanted:
+                    continue
+            if month in (last_month, first_month):
+                days, counts = value[DAYS], value[COUNTS]
+                lo = bisect_left(days, first.day) if month == first_month else 0
+                hi = bisect_right(days, last.day) if month == last_month else len(days)
+                count = sum(counts[lo:hi])
+                if not count:
+                    continue
+            else:
+                count = value[TOTAL]
+            rows.append((month, event_type, where, count))
+        rows.sort()
+        end = None if ctx.limit is None else ctx.offset + ctx.limit
+        return Page(
+            [
+                {"month": month, "type": event_type, "jurisdiction": where, "count": count}
+                for month, event_type, where, count in rows[ctx.offset : end]
+            ],
+            len(rows),
+        )

@@ -7,6 +7,7 @@ log position) → then these counts. Expected values are written out, never comp
 from __future__ import annotations
 
 import pytest
+from paging_helpers import assert_pages_make_the_whole
 from projection_helpers import Timeline as Log
 
 from projections.builtin.activity import Activity
@@ -133,3 +134,34 @@ def test_rebuild_gives_the_same_answers(log, ids):
     log.assert_rebuild_gives_the_same_answer("2026-06-30")
     log.assert_rebuild_gives_the_same_answer("2026-01-20", jurisdiction="CN")
     assert log.answer("2026-01-31", at_position=8)[-1] == row("2026-01", "PurchaseOrdered", "CN", 2)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"type": "PurchaseOrdered,StatementIssued"},
+        {"jurisdiction": "cn"},
+        {"from": "2026-01-06", "to": "2026-02-02"},
+    ],
+)
+def test_pages_concatenate_to_the_whole_list(log, ids, params):
+    whole = assert_pages_make_the_whole(log, "2026-06-30", **params)
+    assert whole == log.answer("2026-06-30", **params)
+    assert whole  # each case lists something to page through
+
+
+def test_pages_of_an_as_of_answer_cut_on_the_valid_time_date(log, ids):
+    # on 2026-01-20, as of position 8: the month of `on` is cut at its day
+    whole = assert_pages_make_the_whole(log, "2026-01-20", at_position=8)
+    assert whole == [*DECEMBER, row("2026-01", "PurchaseOrdered", "CN", 2)]
+    assert assert_pages_make_the_whole(log, "2026-06-30", at_position=0) == []
+
+
+def test_a_month_cut_by_from_and_to_counts_only_its_days_inside(log, ids):
+    assert log.answer("2026-06-30", **{"from": "2026-01-20", "to": "2026-01-21"}) == [
+        row("2026-01", "LicenseGranted", "CN", 1)
+    ]
+    assert log.answer("2026-06-30", at_position=8, **{"from": "2026-01-05", "to": "2026-01-05"}) == [
+        row("2026-01", "PurchaseOrdered", "CN", 1)
+    ]
