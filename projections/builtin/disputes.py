@@ -2,7 +2,11 @@
 
 State (a `StateProjection`):
 - `dispute:<dispute id>`: each `ReportDisputed` with what it disputes (the claim's type, title,
-  occurred_at, stream and subject, copied when the dispute is read: the log never changes);
+  occurred_at, stream and subject, copied when the dispute is read: the log never changes), as
+  the list `DISPUTE_FIELDS`; the short texts that repeat from dispute to dispute (who disputes,
+  dates, the claim's type, stream and subject) are numbers into the `strings:` table;
+- `strings:`: {text: number} of those texts, numbered in the order first seen (it only grows:
+  a retraction leaves its texts in it, so a replay from any snapshot builds the same table);
 - `gone:<event id>`: the position of the first retraction of any event (a claim, or a dispute).
 A retracted dispute is removed (`unapply`). A dispute whose claim was retracted, before or after
 the dispute, is closed: the claim was withdrawn, so nothing is left to dispute.
@@ -13,7 +17,8 @@ position):
      "age_days": int, "claim_id": str, "claim_position": int|null, "claim_type": str|null,
      "claim_title": str|null, "claim_occurred_at": str|null, "claim_stream": str|null,
      "claim_subject": str|null}
-`age_days` counts from the first day of the dispute's occurred_at period to `on`.
+`age_days` counts from the first day of the dispute's occurred_at period to `on`. The answer
+sorts and filters the disputes from their numbers and builds the items of the page only.
 """
 
 from __future__ import annotations
@@ -21,22 +26,31 @@ from __future__ import annotations
 from typing import Any
 
 from events import RecordedEvent
-from events.timefmt import occurred_sort_key
+from events.timefmt import occurred_sort_key, occurred_start
 
-from ..base import Lookup, QueryContext, State, StateProjection
+from ..base import Lookup, Page, QueryContext, State, StateProjection
 from ..params import Param
 from .approvals import norm
 from .titles import facets, title_of
 
 DISPUTE = "dispute:"
 GONE = "gone:"
+STRINGS = "strings:"
+
+#: a dispute's list; (s) marks a number into the `strings:` table (null stays null)
+DISPUTE_FIELDS = (
+    "position", "by (s)", "summary", "occurred_at (s)", "claim_id", "claim_position", "claim_type (s)",
+    "claim_title", "claim_occurred_at (s)", "claim_stream (s)", "claim_subject (s)",
+)  # fmt: skip
+POS, BY, SUMMARY, OCC, CLAIM, C_POS, C_TYPE, C_TITLE, C_OCC, C_STREAM, C_SUBJECT = range(11)
+NUMBERED = (BY, OCC, C_TYPE, C_OCC, C_STREAM, C_SUBJECT)
 
 
 class DisputedClaims(StateProjection):
     """Open disputes (neither the dispute nor its claim retracted) and their age at `on`."""
 
     name = "disputed-claims"
-    logic_version = 1
+    logic_version = 2
     handles = frozenset({"ReportDisputed"})
     description = "Open disputes of recorded claims, oldest first, with the claim and the days each has been open."
     params = {
@@ -72,39 +86,96 @@ class DisputedClaims(StateProjection):
         data = event.data
         if claim is not None and claim.position >= event.position:
             claim = None
+        table = state.data.get(STRINGS)
+        if table is None:
+            table = {}
+        size = len(table)
+        if claim is None:
+            details: list[Any] = [None, None, None, None, None, None]
+        else:
+            details = [
+                claim.position,
+                number(table, claim.type),
+                title_of(claim.type, claim.data),
+                number(table, claim.occurred_at),
+                number(table, claim.stream),
+                number(table, facets(claim.data)[0]),
+            ]
         state.put(
             DISPUTE + event.id,
-            {
-                "dispute_id": event.id,
-                "position": event.position,
-                "by": data["by"],
-                "summary": data["summary"],
-                "occurred_at": event.occurred_at,
-                "claim_id": data["event_id"],
-                "claim_position": claim.position if claim else None,
-                "claim_type": claim.type if claim else None,
-                "claim_title": title_of(claim.type, claim.data) if claim else None,
-                "claim_occurred_at": claim.occurred_at if claim else None,
-                "claim_stream": claim.stream if claim else None,
-                "claim_subject": facets(claim.data)[0] if claim else None,
-            },
+            [
+                event.position,
+                number(table, data["by"]),
+                data["summary"],
+                number(table, event.occurred_at),
+                data["event_id"],
+                *details,
+            ],
         )
+        if len(table) != size:
+            state.put(STRINGS, table)
 
     def answer(self, state: State, ctx: QueryContext) -> Any:
         min_age, by = ctx.params["min_age_days"], norm(ctx.params["by"])
-        out = []
-        for _, dispute in state.items(DISPUTE):
-            if not ctx.occurred_by(dispute["occurred_at"]) or state.get(GONE + dispute["claim_id"]) is not None:
+        data = state.data
+        texts = list(data.get(STRINGS, {}))
+        today = ctx.on.toordinal()
+        ages: dict[int, int] = {}  # occurred_at number → age in days on `on`
+        by_ok: dict[int, bool] = {}  # party number → whether it is the one asked for
+        keys: dict[int, str] = {}  # occurred_at number → sort key
+        chosen: list[tuple[str, int, str, int]] = []  # (sort key, position, dispute key, age)
+        for key, d in data.items():
+            if not key.startswith(DISPUTE):
                 continue
-            age = ctx.days_since(dispute["occurred_at"])
-            if age < min_age or by and norm(dispute["by"]) != by:
+            occ = d[OCC]
+            age = ages.get(occ)
+            if age is None:
+                age = ages[occ] = today - occurred_start(texts[occ]).toordinal()
+            if age < 0 or age < min_age or GONE + d[CLAIM] in data:
                 continue
-            out.append({**dispute, "age_days": age})
-        out.sort(key=lambda d: (occurred_sort_key(d["occurred_at"]), d["position"]))
-        return [{k: d[k] for k in FIELDS} for d in out]
+            if by:
+                ok = by_ok.get(d[BY])
+                if ok is None:
+                    ok = by_ok[d[BY]] = norm(texts[d[BY]]) == by
+                if not ok:
+                    continue
+            sort_key = keys.get(occ)
+            if sort_key is None:
+                sort_key = keys[occ] = occurred_sort_key(texts[occ])
+            chosen.append((sort_key, d[POS], key, age))
+        chosen.sort()
+        end = None if ctx.limit is None else ctx.offset + ctx.limit
+        return Page([item(key, data[key], age, texts) for _, _, key, age in chosen[ctx.offset : end]], len(chosen))
 
 
-FIELDS = (
-    "dispute_id", "position", "by", "summary", "occurred_at", "age_days", "claim_id", "claim_position",
-    "claim_type", "claim_title", "claim_occurred_at", "claim_stream", "claim_subject",
-)  # fmt: skip
+def number(table: dict[str, int], text: str | None) -> int | None:
+    """The number of a text in the `strings:` table, numbering it if new (null stays null)."""
+    if text is None:
+        return None
+    n = table.get(text)
+    if n is None:
+        n = table[text] = len(table)
+    return n
+
+
+def item(key: str, d: list[Any], age: int, texts: list[str]) -> dict[str, Any]:
+    """The answer's item for a dispute's stored list."""
+
+    def text(n: int | None) -> str | None:
+        return None if n is None else texts[n]
+
+    return {
+        "dispute_id": key[len(DISPUTE) :],
+        "position": d[POS],
+        "by": texts[d[BY]],
+        "summary": d[SUMMARY],
+        "occurred_at": texts[d[OCC]],
+        "age_days": age,
+        "claim_id": d[CLAIM],
+        "claim_position": d[C_POS],
+        "claim_type": text(d[C_TYPE]),
+        "claim_title": d[C_TITLE],
+        "claim_occurred_at": text(d[C_OCC]),
+        "claim_stream": text(d[C_STREAM]),
+        "claim_subject": text(d[C_SUBJECT]),
+    }

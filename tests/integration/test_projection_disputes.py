@@ -6,9 +6,13 @@ log position) → then this answer. Expected values are written out, never compu
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
+from paging_helpers import assert_pages_make_the_whole
 from projection_helpers import Timeline as Log
 
+from projections.base import QueryContext, State
 from projections.builtin.disputes import DisputedClaims
 
 
@@ -110,3 +114,39 @@ def test_rebuild_gives_the_same_answers(log, ids):
     log.assert_rebuild_gives_the_same_answer("2026-06-30")
     log.assert_rebuild_gives_the_same_answer("2026-02-01", by="NVIDIA")
     assert opened(log.answer("2026-06-30", at_position=6)) == [(3, 152), (4, 152), (6, 149)]
+
+
+@pytest.mark.parametrize(
+    ("on", "at_position", "params"),
+    [
+        ("2026-06-30", None, {}),
+        ("2026-06-30", 6, {}),
+        ("2026-06-30", 6, {"min_age_days": "150"}),
+        ("2026-06-30", 6, {"by": "nvidia"}),
+        ("2026-02-01", 6, {}),
+    ],
+)
+def test_pages_concatenate_to_the_whole_list(log, ids, on, at_position, params):
+    whole = assert_pages_make_the_whole(log, on, at_position, **params)
+    assert whole == log.answer(on, at_position, **params)
+    assert whole
+
+
+def test_a_dispute_without_its_claim_in_the_log_lists_no_claim_details(log, ids):
+    """Only `feed` finds claims: `apply` alone (a caller without a lookup) keeps the nulls."""
+    state = State()
+    event = log.store.get(ids["d1"])
+    DisputedClaims().apply(state, event)
+    ctx = QueryContext(date(2026, 6, 30), 0, {"min_age_days": 0, "by": None})
+    page = DisputedClaims().answer(state, ctx)
+    assert [{k: v for k, v in d.items() if k.startswith("claim_")} for d in page.items] == [
+        {
+            "claim_id": ids["intent"],
+            "claim_position": None,
+            "claim_type": None,
+            "claim_title": None,
+            "claim_occurred_at": None,
+            "claim_stream": None,
+            "claim_subject": None,
+        }
+    ]
