@@ -117,7 +117,13 @@ RETRACTED = "_retracted:"
 
 
 class StateProjection(Projection):
-    """A projection whose state is a dict; subclasses write `apply`, `unapply`, `answer`."""
+    """A projection whose state is a dict; subclasses write `apply`, `unapply`, `answer`.
+
+    One that names another in `shares_state_of` (a subclass with the same events and
+    logic) keeps no state of its own: the engine keeps, catches up, rebuilds and snapshots
+    the other's, and this one only answers a different question from it."""
+
+    shares_state_of: ClassVar[str | None] = None
 
     @abstractmethod
     def apply(self, state: State, event: RecordedEvent) -> None:

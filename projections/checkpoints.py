@@ -286,6 +286,13 @@ def drop_generations(conn: sqlite3.Connection, proj: Projection, keep: int) -> N
         drop_generation(conn, proj, generation)
 
 
+def drop_shared(conn: sqlite3.Connection, name: str) -> None:
+    """Remove what a state projection kept before it shared another's state: its checkpoint,
+    state rows and snapshots."""
+    for table in ("projection_state", "projection_snapshots", "projection_checkpoints"):
+        conn.execute(f"DELETE FROM {table} WHERE name = ?", (name,))
+
+
 def drop_generation(conn: sqlite3.Connection, proj: Projection, generation: int) -> None:
     """Remove one generation: its state rows, or every table under its prefix."""
     if isinstance(proj, StateProjection):

@@ -34,6 +34,7 @@ from .checkpoints import (
     check_unmoved,
     count_rebuilt,
     drop_generations,
+    drop_shared,
     dumps,
     load_state,
     nearest_snapshot,
@@ -92,7 +93,7 @@ class ProjectionEngine:
         *,
         batch_size: int = 5000,
         snapshot_every: int = 5000,
-        snapshot_bytes_per_event: int = 128,
+        snapshot_bytes_per_event: int = 1024,
     ) -> None:
         """`snapshot_every` and `snapshot_bytes_per_event` space a state projection's snapshots
         (see `checkpoints.SnapshotPlan`): at least `snapshot_every` of its events apart, and
@@ -103,6 +104,8 @@ class ProjectionEngine:
         self.snapshot_every = snapshot_every
         self.snapshot_bytes_per_event = snapshot_bytes_per_event
         self._projections = {p.name: p for p in projections}
+        #: the projection that keeps each one's state: itself, or the one it shares it with
+        self._owners = {p.name: self._projections[getattr(p, "shares_state_of", None) or p.name] for p in projections}
         self._locks = {name: threading.RLock() for name in self._projections}
         self._cache: dict[str, tuple[int, int, State]] = {}
         #: per state projection, where this process's last run ended: (position, events since
@@ -121,7 +124,9 @@ class ProjectionEngine:
             with immediate(conn):
                 migrations.apply(self.store.pool.database())
                 for p in self._projections.values():
-                    if read_checkpoint(conn, p.name) is None:
+                    if self._owners[p.name] is not p:
+                        drop_shared(conn, p.name)  # kept by a version before it shared a state
+                    elif read_checkpoint(conn, p.name) is None:
                         conn.execute(
                             "INSERT INTO projection_checkpoints (name, logic_version, generation, position)"
                             " VALUES (?,?,1,0)",
@@ -131,8 +136,8 @@ class ProjectionEngine:
                             p.create(conn, table_prefix(p.name, 1))
         stale = [
             name
-            for name in self._projections
-            if self.checkpoint(name).logic_version != self._projections[name].logic_version
+            for name, p in self._projections.items()
+            if self._owners[name] is p and self.checkpoint(name).logic_version != p.logic_version
         ]
         for name in stale:
             log.info("projection %s changed its logic version: rebuilding", name)
@@ -148,7 +153,9 @@ class ProjectionEngine:
         whose set-up gave up on it failed to boot, and gunicorn then halted the server)."""
         if migrations.pending(self.store.pool.database()):
             return True
-        return any(read_checkpoint(conn, name) is None for name in self._projections)
+        return any(
+            (read_checkpoint(conn, name) is None) == (self._owners[name] is p) for name, p in self._projections.items()
+        )
 
     def names(self) -> list[str]:
         return sorted(self._projections)
@@ -160,8 +167,15 @@ class ProjectionEngine:
         except KeyError:
             raise UnknownProjectionError(f"no projection named {name!r}; known: {', '.join(self.names())}") from None
 
-    def checkpoint(self, name: str) -> Checkpoint:
+    def _owner(self, name: str) -> Projection:
+        """The projection that keeps `name`'s state (itself unless it shares another's).
+        Raises UnknownProjectionError."""
         self.get(name)
+        return self._owners[name]
+
+    def checkpoint(self, name: str) -> Checkpoint:
+        """The checkpoint of `name`'s state (the owner's, for a projection sharing it)."""
+        name = self._owner(name).name
         cp = read_checkpoint(self.store.connection(), name)
         if cp is None:
             raise UnknownProjectionError(f"projection {name!r} is not set up (call setup())")
@@ -174,7 +188,12 @@ class ProjectionEngine:
         Raises ProjectionFailedError (stopping at the failing position) or CheckpointMovedError
         when another process advanced the projection meanwhile (retrying is safe)."""
         names = [name] if name else self.names()
-        return {n: self._catch_up_one(self.get(n)) for n in names}
+        applied: dict[str, int] = {}
+        for n in names:
+            owner = self._owner(n).name
+            if owner not in applied:
+                applied[owner] = self._catch_up_one(self._owners[owner])
+        return {n: applied[self._owners[n].name] for n in names}
 
     def _catch_up_one(self, proj: Projection) -> int:
         with self._locks[proj.name]:
@@ -377,8 +396,10 @@ class ProjectionEngine:
         in the checkpoint. Returns the number of events applied.
 
         Raises ProjectionFailedError (the shadow generation is dropped and the live one stays),
-        or CheckpointMovedError when a newer rebuild of the same projection took over."""
-        proj = self.get(name)
+        or CheckpointMovedError when a newer rebuild of the same projection took over.
+        A projection sharing another's state rebuilds that one."""
+        proj = self._owner(name)
+        name = proj.name
         types = read_types(proj)
         conn = self.store.connection()
         with immediate(conn):
@@ -463,7 +484,7 @@ class ProjectionEngine:
         else:
             result = self._answer_as_of(proj, replace(ctx, position=position))
         page = None
-        if proj.returns_list:
+        if isinstance(result, (Page, list)):
             result = result if isinstance(result, Page) else ctx.window(result)
             following = offset + len(result.items)
             more = result.more if result.total is None else following < result.total
@@ -493,10 +514,12 @@ class ProjectionEngine:
     def _answer_live(self, proj: Projection, ctx: QueryContext) -> tuple[int, Any]:
         conn = self.store.connection()
         if isinstance(proj, StateProjection):
-            with self._locks[proj.name]:  # catch-up changes the live state in place
+            owner = self._owners[proj.name]
+            assert isinstance(owner, StateProjection)
+            with self._locks[owner.name]:  # catch-up changes the live state in place
                 with read_transaction(conn):
-                    cp = self.checkpoint(proj.name)
-                    state = self._state_for(proj, cp)
+                    cp = self.checkpoint(owner.name)
+                    state = self._state_for(owner, cp)
                 return cp.position, proj.answer(state, replace(ctx, position=cp.position))
         assert isinstance(proj, TableProjection)
         with read_transaction(conn):
@@ -507,11 +530,13 @@ class ProjectionEngine:
     def _answer_as_of(self, proj: Projection, ctx: QueryContext) -> Any:
         position = ctx.position
         if isinstance(proj, StateProjection):
-            with self._locks[proj.name]:
-                live = self._live_state_at(proj, position)
+            owner = self._owners[proj.name]
+            assert isinstance(owner, StateProjection)
+            with self._locks[owner.name]:
+                live = self._live_state_at(owner, position)
                 if live is not None:
                     return proj.answer(live, ctx)
-            return proj.answer(self._replayed(proj, position), ctx)  # a state of its own: no lock held
+            return proj.answer(self._replayed(owner, position), ctx)  # a state of its own: no lock held
         assert isinstance(proj, TableProjection)
         if self.checkpoint(proj.name).position < position:
             self._catch_up_one(proj)
@@ -524,10 +549,10 @@ class ProjectionEngine:
         """A state projection's state after exactly the events up to `position`, replayed
         from the nearest snapshot (not from position 0). The caller owns it: later catch-ups
         do not change it. Raises UnknownProjectionError (also for a table projection)."""
-        proj = self.get(name)
+        proj = self._owner(name)
         if not isinstance(proj, StateProjection):
             raise UnknownProjectionError(f"{name!r} keeps tables, not a dict state")
-        with self._locks[name]:
+        with self._locks[proj.name]:
             live = self._live_state_at(proj, position)
             if live is not None:
                 return State(loads(dumps(live.data)))
@@ -555,7 +580,7 @@ class ProjectionEngine:
             if self.store.digest().position >= position:
                 # A rebuild or long catch-up in this process holds the lock: wait for it
                 # only as long as the caller allowed.
-                lock = self._locks[name]
+                lock = self._locks[self._owner(name).name]
                 if not lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
                     return False
                 try:
@@ -605,23 +630,25 @@ class ProjectionEngine:
 
     def replay_compare(self, name: str, at_position: int | None = None) -> dict[str, Any]:
         """Rebuild a projection in memory from the log and compare it with the stored state at
-        the same position: {"match", "position", "differences"}."""
-        proj = self.get(name)
+        the same position: {"match", "position", "differences"} (of the owner's state, for a
+        projection sharing another's)."""
+        proj = self._owner(name)
+        kept = proj.name
         conn = self.store.connection()
-        with self._locks[name], read_transaction(conn):
-            cp = self.checkpoint(name)
+        with self._locks[kept], read_transaction(conn):
+            cp = self.checkpoint(kept)
             position = cp.position if at_position is None else min(at_position, cp.position)
             if isinstance(proj, StateProjection):
                 stored = (
-                    load_state(conn, name, cp.generation).data
+                    load_state(conn, kept, cp.generation).data
                     if position == cp.position
-                    else self.state_at(name, position).data
+                    else self.state_at(kept, position).data
                 )
                 fresh = self._replay(proj, State(), 0, position).data
                 differences = diff_states(stored, fresh)
             else:
                 assert isinstance(proj, TableProjection)
-                stored_rows = proj.dump(conn, table_prefix(name, cp.generation))
+                stored_rows = proj.dump(conn, table_prefix(kept, cp.generation))
                 fresh_rows = replayed_rows(self.store, proj, position, self.batch_size)
                 stored_rows = [r for r in stored_rows if r[0] <= position] if position < cp.position else stored_rows
                 differences = diff_rows(stored_rows, fresh_rows)

@@ -296,3 +296,47 @@ def test_a_rebuild_leaves_the_connection_at_the_store_durability(store):
     engine.rebuild(NAME)
 
     assert store.connection().execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+
+
+class Speakers(Counter):
+    """Answers another question from the counter's own state: who spoke, not how often."""
+
+    name = "speakers"
+    shares_state_of = Counter.name
+
+    def answer(self, state, ctx):
+        return sorted(key[2:] for key, _ in state.items("n:"))
+
+
+def test_a_projection_sharing_a_state_keeps_none_of_its_own(store, open_store):
+    engine = make_engine(store, [Counter(), Speakers()], snapshot_every=2)
+    store.append("s", [statement(s) for s in "ABAC"])
+    assert engine.catch_up() == {NAME: 4, "speakers": 4}  # applied once, to the one state
+    assert engine.query("speakers").result == ["A", "B", "C"]
+    assert engine.query("speakers", at_position=2).result == ["A", "B"]
+    assert engine.query(NAME).result == {"n:A": 2, "n:B": 1, "n:C": 1}
+    kept = store.connection().execute("SELECT DISTINCT name FROM projection_state").fetchall()
+    assert kept == [(NAME,)]
+    assert engine.checkpoint("speakers") == engine.checkpoint(NAME)
+    assert {s["name"]: s["checkpoint"] for s in engine.status()} == {NAME: 4, "speakers": 4}
+
+    assert engine.rebuild("speakers") == 4  # rebuilds the state it shares
+    assert engine.checkpoint(NAME).generation == 2
+    assert engine.replay_compare("speakers")["match"] is True
+    assert engine.state_at("speakers", 1).data == {"n:A": 1}
+
+
+def test_rows_kept_before_a_projection_shared_a_state_are_dropped_at_set_up(store, open_store):
+    class SpeakersAlone(Counter):  # the same name, still keeping a state of its own
+        name = "speakers"
+
+    alone = make_engine(store, [Counter(), SpeakersAlone()], snapshot_every=1)
+    store.append("s", [statement(s) for s in "AB"])
+    alone.catch_up()
+    count = "SELECT count(*) FROM {} WHERE name = 'speakers'"
+    tables = ("projection_state", "projection_snapshots", "projection_checkpoints")
+    assert all(store.connection().execute(count.format(t)).fetchone()[0] > 0 for t in tables)
+
+    shared = make_engine(open_store(), [Counter(), Speakers()])
+    assert all(store.connection().execute(count.format(t)).fetchone()[0] == 0 for t in tables)
+    assert shared.query("speakers").result == ["A", "B"]
