@@ -30,18 +30,27 @@ order (a period sorts before the instants inside it; ties go to the later log po
 approval that gives them, else from the latest counted rule or licence that does.
 A retracted event leaves the history and the status.
 
-State: one key per policy, `policy:<policy_id>` → its entries in log order, each a compact
-list (see `Entry`).
+State: one key per policy, `policy:<policy_id>` → [texts, entries]. `texts` numbers the
+distinct texts its entries name ({text: number}, numbered in order); `entries` are its changes
+in (occurred order, position) order, each one string
+`<type code><occurred_at>,<position>,<summary>,<reason>,<subject>,<jurisdiction>,<counterparty>,<event_id>`
+whose text fields are numbers in `texts` ("" for null). One string per change keeps the state
+small on disk and in memory; the order makes the counted changes a prefix found by bisection;
+an answer finds every policy's status from its latest changes, and builds the history of the
+policies of its page only.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
+from datetime import date, timedelta
+from operator import itemgetter
 from typing import Any
 
 from events import RecordedEvent
 from events.timefmt import occurred_sort_key
 
-from ..base import QueryContext, State, StateProjection
+from ..base import Page, QueryContext, State, StateProjection
 from ..params import Param
 from .approvals import norm
 from .formalization import matches
@@ -56,12 +65,7 @@ SETS_STATUS = {
 STATUSES = ("announced", "approved", "rule_published", "suspended", "revoked")
 #: the events that define a policy: their subject/jurisdiction/counterparty win
 DEFINING = ("PolicyAnnounced", "PolicyApproved")
-INFO_FIELDS = ("subject", "jurisdiction", "counterparty")
 PREFIX = "policy:"
-
-# An entry: [position, event_id, type, occurred_at, summary, reason, subject, jurisdiction, counterparty]
-POS, ID, TYPE, OCC, SUMMARY, REASON, INFO = 0, 1, 2, 3, 4, 5, 6
-
 
 #: type → (field giving the entry's summary, field giving its reason); "" names no field
 TEXT_FIELDS: dict[str, tuple[str, str]] = {
@@ -76,11 +80,27 @@ TEXT_FIELDS: dict[str, tuple[str, str]] = {
 }
 
 
+SEP = ","
+#: an entry's first character: the index of its type in CODES
+CODES = tuple(TEXT_FIELDS)
+CODE = {kind: str(i) for i, kind in enumerate(CODES)}
+TYPE_OF = {str(i): kind for i, kind in enumerate(CODES)}
+STATUS_OF = {str(i): SETS_STATUS.get(kind) for i, kind in enumerate(CODES)}
+STATUS_CODES = frozenset(CODE[kind] for kind in SETS_STATUS)
+DEFINING_CODES = frozenset(CODE[kind] for kind in DEFINING)
+# an entry split at SEP: <code><occurred_at>, position, summary, reason, subject, jurisdiction,
+# counterparty, event_id
+SUMMARY, REASON, INFO, ID = 2, 3, 4, 7
+REFS = (SUMMARY, REASON, INFO, INFO + 1, INFO + 2)
+#: an entry without its type code: compared with `occurred_cutoff`
+AFTER_CODE = itemgetter(slice(1, None))
+
+
 class PolicyStatus(StateProjection):
     """One item per policy: its status on `on` and the changes that led there."""
 
     name = "policy-status"
-    logic_version = 1
+    logic_version = 2
     handles = frozenset(TEXT_FIELDS)
     description = (
         "Current status of every policy (announced, approved, rule_published, suspended, revoked) and its history."
@@ -94,84 +114,166 @@ class PolicyStatus(StateProjection):
 
     def apply(self, state: State, event: RecordedEvent) -> None:
         data, kind = event.data, event.type
-        summary_field, reason_field = TEXT_FIELDS[kind]
-        entry = [
-            event.position,
-            event.id,
-            kind,
-            event.occurred_at,
-            data.get(summary_field),
-            data.get(reason_field),
-            data.get("subject"),
-            data.get("jurisdiction"),
-            data.get("counterparty"),
-        ]
         key = PREFIX + data["policy_id"]
-        entries = state.get(key)
-        if entries is None:
-            state.put(key, [entry])
-        else:
-            entries.append(entry)
-            state.put(key, entries)
+        value = state.get(key)
+        if value is None:
+            value = [{}, []]
+        texts, entries = value
+        summary_field, reason_field = TEXT_FIELDS[kind]
+        get = data.get
+        entry = (
+            f"{CODE[kind]}{event.occurred_at},{event.position},{text_ref(texts, get(summary_field))},"
+            f"{text_ref(texts, get(reason_field))},{text_ref(texts, get('subject'))},"
+            f"{text_ref(texts, get('jurisdiction'))},{text_ref(texts, get('counterparty'))},{event.id}"
+        )
+        insert_ranked(entries, entry, event.occurred_at)
+        state.put(key, value)
 
     def unapply(self, state: State, event: RecordedEvent) -> None:
         key = PREFIX + event.data["policy_id"]
-        remaining = [e for e in state.get(key, []) if e[ID] != event.id]
+        texts, entries = state.get(key) or ({}, [])
+        remaining = [e for e in entries if e.split(SEP, ID)[ID] != event.id]
         if remaining:
-            state.put(key, remaining)
+            state.put(key, list(prune_texts(texts, remaining, REFS, ID)))
         else:
             state.delete(key)
 
-    def answer(self, state: State, ctx: QueryContext) -> Any:
+    def answer(self, state: State, ctx: QueryContext) -> Page:
         only_policy = ctx.params["policy_id"]
         jurisdiction, subject = norm(ctx.params["jurisdiction"]), norm(ctx.params["subject"])
         statuses = ctx.params["status"]
-        out = []
-        for key, entries in state.items(PREFIX):
-            policy_id = key[len(PREFIX) :]
-            if only_policy not in (None, policy_id):
+        cut = occurred_cutoff(ctx.on)
+        # sorted keys are in policy_id order
+        keys = sorted(k for k in state.data if k.startswith(PREFIX)) if only_policy is None else [PREFIX + only_policy]
+        chosen = []
+        for key in keys:
+            value = state.get(key)
+            if value is None:
                 continue
-            counted = [e for e in entries if ctx.occurred_by(e[OCC])]
+            texts, entries = value
+            counted = bisect_left(entries, cut, key=AFTER_CODE)  # entries[:counted] had occurred by `on`
             if not counted:
                 continue
-            item = policy_item(policy_id, counted)
-            if statuses is not None and item["status"] not in statuses:
+            names = list(texts)
+            head = policy_head(names, entries, counted)
+            if statuses is not None and head[0] not in statuses:
                 continue
-            if not (matches(item["jurisdiction"], jurisdiction) and matches(item["subject"], subject)):
+            if not (matches(head[3], jurisdiction) and matches(head[2], subject)):
                 continue
-            out.append(item)
-        out.sort(key=lambda i: i["policy_id"])
-        return out
+            chosen.append((key[len(PREFIX) :], names, entries, counted, head))
+        page = ctx.window(chosen)
+        return Page([policy_item(*c) for c in page.items], page.total)
 
 
-def policy_item(policy_id: str, counted: list[list[Any]]) -> dict[str, Any]:
-    """The answer for one policy from its counted entries (any order)."""
-    counted = sorted(counted, key=lambda e: (occurred_sort_key(e[OCC]), e[POS]))
+def text_ref(texts: dict[str, int], text: str | None) -> int | str:
+    """How an entry refers to `text`: its number in `texts` (added if new), "" for null."""
+    if text is None:
+        return ""
+    number = texts.get(text)
+    if number is None:
+        number = texts[text] = len(texts)
+    return number
+
+
+def prune_texts(
+    texts: dict[str, int], entries: list[str], refs: tuple[int, ...], maxsplit: int
+) -> tuple[dict[str, int], list[str]]:
+    """`texts` without those no entry refers to any more, and `entries` renumbered to match
+    (`refs`: the fields of an entry split `maxsplit` times at SEP that refer to texts)."""
+    fields = [e.split(SEP, maxsplit) for e in entries]
+    used = sorted({int(f[i]) for f in fields for i in refs if f[i]})
+    if len(used) == len(texts):
+        return texts, entries
+    renumber = {str(old): str(new) for new, old in enumerate(used)}
+    for f in fields:
+        for i in refs:
+            if f[i]:
+                f[i] = renumber[f[i]]
+    names = list(texts)
+    return {names[old]: new for new, old in enumerate(used)}, [SEP.join(f) for f in fields]
+
+
+def entry_rank(entry: str) -> tuple[str, int]:
+    """(occurred sort key, position) of a packed entry: `<code><occurred_at>,<position>,…`."""
+    head, position, _ = entry.split(SEP, 2)
+    return occurred_sort_key(head[1:]), int(position)
+
+
+def insert_ranked(entries: list[str], entry: str, occurred_at: str) -> None:
+    """Insert the packed entry of the latest event applied (the greatest position so far),
+    which occurred at `occurred_at`, in (occurred order, position) order; most go last."""
+    if entries:
+        last = entries[-1]
+        if occurred_sort_key(occurred_at) < occurred_sort_key(last[1 : last.index(SEP)]):
+            entries.insert(bisect_right(entries, entry_rank(entry), key=entry_rank), entry)
+            return
+    entries.append(entry)
+
+
+def occurred_cutoff(on: date) -> str:
+    """The least stored occurred_at whose period starts after `on`. A stored value's period
+    has started by `on` iff it sorts before this (sort keys order period starts), and so
+    does `<value>,…`: "," sorts before every character that can follow a value's prefix."""
+    if on == date.max:
+        return "\uffff"
+    after = on + timedelta(days=1)
+    if after.day != 1:
+        return after.isoformat()
+    return f"{after.year:04d}" if after.month == 1 else f"{after.year:04d}-{after.month:02d}"
+
+
+def policy_head(names: list[str], entries: list[str], counted: int) -> tuple[Any, ...]:
+    """(status, since, subject, jurisdiction, counterparty) from the first `counted` entries
+    (`names`: the policy's texts in number order), scanning back from the latest only as far
+    as needed."""
     status = since = None
-    info: dict[str, Any] = dict.fromkeys(INFO_FIELDS)
-    fallback: dict[str, Any] = dict.fromkeys(INFO_FIELDS)
-    for e in counted:
-        if e[TYPE] in SETS_STATUS:
-            status, since = SETS_STATUS[e[TYPE]], e[OCC]
-        target = info if e[TYPE] in DEFINING else fallback
-        for i, f in enumerate(INFO_FIELDS):
-            if e[INFO + i] is not None:
-                target[f] = e[INFO + i]
+    info: list[Any] = [None, None, None]
+    fallback: list[Any] = [None, None, None]
+    missing = 3
+    for i in range(counted - 1, -1, -1):
+        e = entries[i]
+        code = e[0]
+        if status is None and code in STATUS_CODES:
+            status, since = STATUS_OF[code], e[1 : e.index(SEP)]
+        if missing:
+            given = e.split(SEP, ID)[INFO:ID]
+            target = info if code in DEFINING_CODES else fallback
+            for j in range(3):
+                if target[j] is None and given[j]:
+                    target[j] = names[int(given[j])]
+                    if target is info:
+                        missing -= 1
+        elif status is not None:
+            break
+    return status, since, *(i if i is not None else f for i, f in zip(info, fallback, strict=True))
+
+
+def policy_item(
+    policy_id: str, names: list[str], entries: list[str], counted: int, head: tuple[Any, ...]
+) -> dict[str, Any]:
+    """The answer for one policy from its first `counted` entries and its `policy_head`."""
+    history = []
+    for e in entries[:counted]:
+        occurred, position, summary, reason, _, _, _, event_id = e.split(SEP, ID)
+        code = occurred[0]
+        history.append(
+            {
+                "event_id": event_id,
+                "type": TYPE_OF[code],
+                "occurred_at": occurred[1:],
+                "position": int(position),
+                "sets_status": STATUS_OF[code],
+                "summary": names[int(summary)] if summary else None,
+                "reason": names[int(reason)] if reason else None,
+            }
+        )
+    status, since, subject, jurisdiction, counterparty = head
     return {
         "policy_id": policy_id,
         "status": status,
         "since": since,
-        **{f: info[f] if info[f] is not None else fallback[f] for f in INFO_FIELDS},
-        "history": [
-            {
-                "event_id": e[ID],
-                "type": e[TYPE],
-                "occurred_at": e[OCC],
-                "position": e[POS],
-                "sets_status": SETS_STATUS.get(e[TYPE]),
-                "summary": e[SUMMARY],
-                "reason": e[REASON],
-            }
-            for e in counted
-        ],
+        "subject": subject,
+        "jurisdiction": jurisdiction,
+        "counterparty": counterparty,
+        "history": history,
     }

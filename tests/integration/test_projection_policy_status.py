@@ -219,3 +219,33 @@ def test_rebuild_gives_the_same_answer(tl, ids):
     tl.retract(ids["approved"])
     tl.assert_rebuild_gives_the_same_answer("2026-06-30")
     tl.assert_rebuild_gives_the_same_answer("2026-01-15", status="rule_published")
+
+
+def test_periods_and_instants_count_from_their_first_day_across_month_and_year_ends(tl):
+    ids = {
+        "year": tl.add("PolicyAmended", "2026", policy_id="p", changes="year"),
+        "instant": tl.add("PolicyAmended", "2026-01-31T23:59:59.5Z", policy_id="p", changes="instant"),
+        "month": tl.add("PolicyAmended", "2026-02", policy_id="p", changes="month"),
+        "day": tl.add("PolicyAmended", "2026-02-02", policy_id="p", changes="day"),
+        "whole": tl.add("PolicyAmended", "2026-01-31T23:59:59Z", policy_id="p", changes="whole second"),
+    }
+
+    def counted(on: str) -> list[str]:
+        return [h["summary"] for p in tl.answer(on) for h in p["history"]]
+
+    assert counted("2025-12-31") == []
+    assert counted("2026-01-01") == ["year"]
+    assert counted("2026-01-31") == ["year", "whole second", "instant"]  # instants in time order
+    assert counted("2026-02-01") == ["year", "whole second", "instant", "month"]
+    assert counted("2026-02-02") == ["year", "whole second", "instant", "month", "day"]
+    tl.retract(ids["instant"])
+    assert counted("2026-12-31") == ["year", "whole second", "month", "day"]
+
+
+def test_a_retraction_forgets_the_texts_only_the_retracted_event_named(tl, ids):
+    tl.retract(ids["amended"])
+    tl.engine.catch_up()
+    texts, entries = tl.engine.state_at(tl.name, tl.position).data["policy:us-chips"]
+    assert "25% duty on imports" not in texts and "collects the share" not in texts
+    assert sorted(texts.values()) == list(range(len(texts)))
+    assert len(entries) == 5
