@@ -29,32 +29,39 @@ its effective_on, which is reported alongside), between period starts, floored a
 dated "2026-01" implementing an approval of 2026-01-13 gives 0, not -12). LicenseDenied
 formalises nothing.
 
-State: `anchor:<event_id>` → [type, position, occurred_at, policy_id, subject,
-jurisdiction, implements] and `formal:<event_id>` → [type, position, occurred_at,
-policy_id, implements, citation, effective_on]. Days are computed at query time.
+State: one key per policy, `policy:<policy_id>` → [anchors, formalisers], where an anchor is
+[event_id, type (index in ANCHORS), position, occurred_at, subject, jurisdiction, implements]
+and a formaliser [event_id, type (index in FORMALISERS), position, occurred_at, implements,
+citation, effective_on]; formalisers are kept in occurred order (then position). A date that is
+a plain day (`YYYY-MM-DD`: occurred_at, effective_on) is stored as its day ordinal. Days are
+computed at query time; the answer builds the items of the page only (unless `state` filters).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+import functools
+from bisect import bisect_left, insort
+from datetime import date
 from typing import Any
 
 from events import RecordedEvent
 from events.timefmt import occurred_sort_key, occurred_start
 
-from ..base import QueryContext, State, StateProjection
+from ..base import Page, QueryContext, State, StateProjection
 from ..params import Param
 from .approvals import norm
 
 ANCHORS = ("PolicyAnnounced", "PolicyApproved")
 FORMALISERS = ("RulePublished", "LicenseGranted")
-A_PREFIX, F_PREFIX = "anchor:", "formal:"
+POLICY = "policy:"
+CODE = {t: i for names in (ANCHORS, FORMALISERS) for i, t in enumerate(names)}  # a type's index in its tuple
 
-# anchor: [type, position, occurred_at, policy_id, subject, jurisdiction, implements]
-# formal: [type, position, occurred_at, policy_id, implements, citation, effective_on]
-TYPE, POS, OCC, POLICY = 0, 1, 2, 3
+# anchor: [event_id, type, position, occurred_at, subject, jurisdiction, implements]
+# formal: [event_id, type, position, occurred_at, implements, citation, effective_on]
+ID, TYPE, POS, OCC = 0, 1, 2, 3
 A_SUBJECT, A_JURISDICTION, A_IMPLEMENTS = 4, 5, 6
 F_IMPLEMENTS, F_CITATION, F_EFFECTIVE = 4, 5, 6
+Day = int | str  # a stored date: a day ordinal, or the text of any other precision
 
 
 def follows(later: str, earlier: str) -> bool:
@@ -75,15 +82,47 @@ def matches(value: str | None, wanted: str) -> bool:
     return not wanted or norm(value) == wanted
 
 
-def occurred_rank(entry: list[Any]) -> tuple[str, int]:
-    return occurred_sort_key(entry[OCC]), entry[POS]
+@functools.lru_cache(maxsize=65536)
+def pack_day(text: str | None) -> Day | None:
+    """A plain day's ordinal, else the text itself (dates repeat a lot)."""
+    if text is not None and len(text) == 10:
+        try:
+            day = date.fromisoformat(text)
+        except ValueError:
+            return text
+        if day.isoformat() == text:
+            return day.toordinal()
+    return text
+
+
+@functools.lru_cache(maxsize=65536)
+def day_text(value: Day | None) -> str | None:
+    """The text of a stored date."""
+    return date.fromordinal(value).isoformat() if isinstance(value, int) else value
+
+
+@functools.lru_cache(maxsize=65536)
+def start_ordinal(value: Day) -> int:
+    """The ordinal of the first day of a stored occurred_at."""
+    return value if isinstance(value, int) else occurred_start(value).toordinal()
+
+
+@functools.lru_cache(maxsize=65536)
+def sort_key(value: Day) -> str:
+    """`occurred_sort_key` of a stored occurred_at."""
+    return occurred_sort_key(date.fromordinal(value).isoformat() if isinstance(value, int) else value)
+
+
+def rank(entry: list[Any]) -> tuple[str, int]:
+    """Occurred order, then log position."""
+    return sort_key(entry[OCC]), entry[POS]
 
 
 class FormalizationLag(StateProjection):
     """One item per announcement or approval: days to its rule or licence, or days waiting."""
 
     name = "formalization-lag"
-    logic_version = 1
+    logic_version = 2
     handles = frozenset(ANCHORS + FORMALISERS)
     description = "Days from each announcement or approval to the rule or licence implementing it, or days waiting."
     params = {
@@ -96,124 +135,187 @@ class FormalizationLag(StateProjection):
 
     def apply(self, state: State, event: RecordedEvent) -> None:
         data = event.data
+        key = POLICY + data["policy_id"]
+        value = state.data.get(key) or [[], []]
+        occurred = pack_day(event.occurred_at)
         if event.type in ANCHORS:
-            state.put(
-                A_PREFIX + event.id,
+            value[0].append(
                 [
-                    event.type,
+                    event.id,
+                    CODE[event.type],
                     event.position,
-                    event.occurred_at,
-                    data["policy_id"],
+                    occurred,
                     data["subject"],
                     data["jurisdiction"],
                     data.get("implements"),
-                ],
+                ]
             )
         else:
-            state.put(
-                F_PREFIX + event.id,
-                [
-                    event.type,
-                    event.position,
-                    event.occurred_at,
-                    data["policy_id"],
-                    data.get("implements"),
-                    data.get("citation"),
-                    data.get("effective_on"),
-                ],
-            )
+            entry = [
+                event.id,
+                CODE[event.type],
+                event.position,
+                occurred,
+                data.get("implements"),
+                data.get("citation"),
+                pack_day(data.get("effective_on")),
+            ]
+            formals = value[1]
+            if not formals or rank(formals[-1]) <= rank(entry):  # mostly logged in occurred order
+                formals.append(entry)
+            else:
+                insort(formals, entry, key=rank)
+        state.put(key, value)
 
     def unapply(self, state: State, event: RecordedEvent) -> None:
-        state.delete((A_PREFIX if event.type in ANCHORS else F_PREFIX) + event.id)
+        key = POLICY + event.data["policy_id"]
+        value = state.data.get(key)
+        if value is None:
+            return
+        entries = value[0 if event.type in ANCHORS else 1]
+        for i, entry in enumerate(entries):
+            if entry[ID] == event.id:
+                del entries[i]
+                break
+        if value[0] or value[1]:
+            state.put(key, value)
+        else:
+            state.delete(key)
 
     def answer(self, state: State, ctx: QueryContext) -> Any:
-        anchors = {k[len(A_PREFIX) :]: v for k, v in state.items(A_PREFIX)}
-        formals = {k[len(F_PREFIX) :]: v for k, v in state.items(F_PREFIX)}
-        first = earliest_formalisers(anchors, formals, ctx)
-        p = ctx.params
-        subject, jurisdiction = norm(p["subject"]), norm(p["jurisdiction"])
-        out = []
-        for anchor_id, a in anchors.items():
-            if a[TYPE] not in p["type"] or not ctx.occurred_by(a[OCC]):
-                continue
-            if p["policy_id"] not in (None, a[POLICY]) or not (
-                matches(a[A_SUBJECT], subject) and matches(a[A_JURISDICTION], jurisdiction)
-            ):
-                continue
-            found = first.get(anchor_id)
-            if p["state"] is not None and (found is None) != (p["state"] == "waiting"):
-                continue
-            out.append(lag_item(anchor_id, a, found, formals, ctx))
-        out.sort(key=lambda i: (occurred_sort_key(i["announced_on"]), i["position"]))
-        return out
-
-
-def earliest_formalisers(
-    anchors: dict[str, list[Any]], formals: dict[str, list[Any]], ctx: QueryContext
-) -> dict[str, tuple[str, str]]:
-    """anchor id → (formaliser id, matched_by) of its earliest formaliser that occurred by `on`."""
-    by_policy: dict[str, list[str]] = defaultdict(list)
-    for anchor_id, a in anchors.items():
-        by_policy[a[POLICY]].append(anchor_id)
-    best: dict[str, tuple[tuple[str, int], str, str]] = {}
-    for formal_id, f in formals.items():
-        if not ctx.occurred_by(f[OCC]):
-            continue
-        if f[F_IMPLEMENTS]:
-            targets, via = implemented_chain(f[F_IMPLEMENTS], anchors, formals), "implements"
+        p, data = ctx.params, state.data
+        today = ctx.on.toordinal()
+        if p["policy_id"] is not None:
+            keys = [POLICY + p["policy_id"]] if POLICY + p["policy_id"] in data else []
         else:
-            targets = [i for i in by_policy.get(f[POLICY], ()) if follows(f[OCC], anchors[i][OCC])]
-            via = "policy_id"
-        rank = occurred_rank(f)
-        for anchor_id in targets:
-            if anchor_id not in best or rank < best[anchor_id][0]:
-                best[anchor_id] = (rank, formal_id, via)
-    return {anchor_id: (formal_id, via) for anchor_id, (_, formal_id, via) in best.items()}
+            keys = [k for k in data if k.startswith(POLICY)]
+        types = {ANCHORS.index(t) for t in p["type"]}
+        wanted = [(f, text) for f, text in ((A_SUBJECT, p["subject"]), (A_JURISDICTION, p["jurisdiction"])) if text]
+        texts_ok: dict[tuple[int, str | None], bool] = {}  # (field, text) → whether it is the one asked
+        chosen: list[tuple[str, int, str, list[Any]]] = []  # (sort key, position, policy key, anchor)
+        for key in keys:
+            for a in data[key][0]:
+                if a[TYPE] not in types or start_ordinal(a[OCC]) > today:
+                    continue
+                if wanted and not all(self._is(texts_ok, a[f], f, text) for f, text in wanted):
+                    continue
+                chosen.append((sort_key(a[OCC]), a[POS], key, a))
+        chosen.sort()
+        find = Formalisers(data, today)
+        if p["state"] is not None:
+            waiting = p["state"] == "waiting"
+            chosen = [c for c in chosen if (find.first(c[2], c[3]) is None) == waiting]
+        end = None if ctx.limit is None else ctx.offset + ctx.limit
+        page = [lag_item(key[len(POLICY) :], a, find.first(key, a), today) for _, _, key, a in chosen[ctx.offset : end]]
+        return Page(page, len(chosen))
+
+    @staticmethod
+    def _is(seen: dict[tuple[int, str | None], bool], value: str | None, field: int, wanted: str) -> bool:
+        """Whether `value` is the text `wanted` in `field` (ignoring case and spacing), remembered."""
+        found = seen.get((field, value))
+        if found is None:
+            found = seen[(field, value)] = matches(value, norm(wanted))
+        return found
 
 
-def implemented_chain(ref: str | None, anchors: dict[str, list[Any]], formals: dict[str, list[Any]]) -> list[str]:
-    """The anchors reached by following `implements` links from `ref` (a missing or
-    retracted event ends the chain)."""
-    found: list[str] = []
-    seen: set[str] = set()
-    while ref and ref not in seen:
-        seen.add(ref)
-        if ref in anchors:
-            found.append(ref)
-            ref = anchors[ref][A_IMPLEMENTS]
-        elif ref in formals:
-            ref = formals[ref][F_IMPLEMENTS]
-        else:
-            break
-    return found
+class Formalisers:
+    """Finds an anchor's earliest formaliser that had occurred by a day (an ordinal), for one
+    answer: the `implements` links are followed once for all, the policy ids per policy asked."""
+
+    def __init__(self, data: dict[str, Any], today: int) -> None:
+        self.data, self.today = data, today
+        self._by_policy: dict[str, tuple[list[list[Any]], list[str], list[int]]] = {}
+        self._implemented: dict[str, list[Any]] | None = None
+
+    def first(self, key: str, anchor: list[Any]) -> tuple[list[Any], str] | None:
+        """(formaliser, matched_by) of `anchor` (of the policy under `key`), or None."""
+        if self._implemented is None:
+            self._implemented = self._follow_links()
+        linked = self._implemented.get(anchor[ID])
+        named = self._by_policy_id(key, anchor)
+        if linked is None:
+            return None if named is None else (named, "policy_id")
+        if named is not None and rank(named) < rank(linked):
+            return named, "policy_id"
+        return linked, "implements"
+
+    def _follow_links(self) -> dict[str, list[Any]]:
+        """anchor id → its earliest formaliser (occurred by the day) through `implements`."""
+        anchor_link: dict[str, str | None] = {}
+        formal_link: dict[str, str | None] = {}
+        linking: list[list[Any]] = []
+        for key, value in self.data.items():
+            if not key.startswith(POLICY):
+                continue
+            anchors, formals = value
+            for a in anchors:
+                anchor_link[a[ID]] = a[A_IMPLEMENTS]
+            for f in formals:
+                formal_link[f[ID]] = f[F_IMPLEMENTS]
+                if f[F_IMPLEMENTS] and start_ordinal(f[OCC]) <= self.today:
+                    linking.append(f)
+        best: dict[str, list[Any]] = {}
+        for f in linking:
+            ref: str | None = f[F_IMPLEMENTS]
+            seen: set[str] = set()
+            while ref and ref not in seen:  # a missing or retracted event ends the chain
+                seen.add(ref)
+                if ref in anchor_link:
+                    if ref not in best or rank(f) < rank(best[ref]):
+                        best[ref] = f
+                    ref = anchor_link[ref]
+                elif ref in formal_link:
+                    ref = formal_link[ref]
+                else:
+                    break
+        return best
+
+    def _by_policy_id(self, key: str, anchor: list[Any]) -> list[Any] | None:
+        """The earliest formaliser of the policy naming nothing that `follows` the anchor: the
+        first whose sort key is a proper prefix of the anchor's (a coarser period holding its
+        start; the shorter, the earlier), else the first at or after it."""
+        found = self._by_policy.get(key)
+        if found is None:
+            formals = [
+                f for f in self.data[key][1] if not f[F_IMPLEMENTS] and start_ordinal(f[OCC]) <= self.today
+            ]  # still in occurred order
+            sort_keys = [sort_key(f[OCC]) for f in formals]
+            found = self._by_policy[key] = (formals, sort_keys, sorted({len(k) for k in sort_keys}))
+        formals, sort_keys, lengths = found
+        at = sort_key(anchor[OCC])
+        for length in lengths:
+            if length >= len(at):
+                break
+            i = bisect_left(sort_keys, at[:length])
+            if i < len(sort_keys) and sort_keys[i] == at[:length]:
+                return formals[i]
+        i = bisect_left(sort_keys, at)
+        return formals[i] if i < len(formals) else None
 
 
-def lag_item(
-    anchor_id: str, a: list[Any], found: tuple[str, str] | None, formals: dict[str, list[Any]], ctx: QueryContext
-) -> dict[str, Any]:
+def lag_item(policy_id: str, a: list[Any], found: tuple[list[Any], str] | None, today: int) -> dict[str, Any]:
     formalized_by = None
     lag = None
     if found is not None:
-        formal_id, via = found
-        f = formals[formal_id]
+        f, via = found
         formalized_by = {
-            "event_id": formal_id,
-            "type": f[TYPE],
-            "occurred_at": f[OCC],
-            "effective_on": f[F_EFFECTIVE],
+            "event_id": f[ID],
+            "type": FORMALISERS[f[TYPE]],
+            "occurred_at": day_text(f[OCC]),
+            "effective_on": day_text(f[F_EFFECTIVE]),
             "citation": f[F_CITATION],
             "matched_by": via,
         }
-        lag = days_after(f[OCC], a[OCC])
+        lag = max(0, start_ordinal(f[OCC]) - start_ordinal(a[OCC]))
     return {
-        "event_id": anchor_id,
-        "type": a[TYPE],
+        "event_id": a[ID],
+        "type": ANCHORS[a[TYPE]],
         "position": a[POS],
-        "policy_id": a[POLICY],
+        "policy_id": policy_id,
         "subject": a[A_SUBJECT],
         "jurisdiction": a[A_JURISDICTION],
-        "announced_on": a[OCC],
+        "announced_on": day_text(a[OCC]),
         "formalized_by": formalized_by,
         "lag_days": lag,
-        "waiting_days": None if found is not None else ctx.days_since(a[OCC]),
+        "waiting_days": None if found is not None else today - start_ordinal(a[OCC]),
     }

@@ -8,6 +8,7 @@ position) → then this answer. Expected day counts are written out, never compu
 from __future__ import annotations
 
 import pytest
+from paging_helpers import assert_pages_make_the_whole
 from projection_helpers import Timeline
 
 from projections.builtin.formalization import FormalizationLag
@@ -159,3 +160,47 @@ def test_rebuild_gives_the_same_answer(tl, ids):
     tl.retract(ids["r1"])
     tl.assert_rebuild_gives_the_same_answer("2026-06-30")
     tl.assert_rebuild_gives_the_same_answer("2026-02-01", state="waiting")
+
+
+@pytest.mark.parametrize(
+    ("on", "at_position", "params"),
+    [
+        ("2026-06-30", None, {}),
+        ("2026-06-30", None, {"state": "waiting"}),
+        ("2026-06-30", None, {"state": "formalized"}),
+        ("2026-06-30", None, {"type": "PolicyAnnounced", "jurisdiction": " us"}),
+        ("2026-06-30", None, {"policy_id": "p3"}),
+        ("2026-01-13", 3, {}),
+    ],
+)
+def test_pages_concatenate_to_the_whole_list(tl, ids, on, at_position, params):
+    whole = assert_pages_make_the_whole(tl, on, at_position, **params)
+    assert whole == tl.answer(on, at_position, **params)
+    assert whole
+
+
+def test_a_coarser_licence_naming_nothing_formalises_the_announcements_inside_its_period(tl):
+    """By policy id, "2026-03" follows "2026-03-10" (it may have come after it), and "2026"
+    follows both; the earliest in occurred order wins ("2026" before "2026-03")."""
+    a = tl.announced("2026-03-10", "p9")
+    month = tl.licence("2026-03", "p9")
+    assert lags(tl.answer("2026-06-30"), {"a": a, "month": month}) == [("a", "month", 0, None)]
+    year = tl.licence("2026", "p9")
+    b = tl.announced("2026-04-02T08:00:00Z", "p9")
+    later = tl.licence("2026-04-02", "p9")
+    assert lags(tl.answer("2026-06-30"), {"a": a, "b": b, "year": year, "later": later}) == [
+        ("a", "year", 0, None),
+        ("b", "year", 0, None),
+    ]
+    # on a day before 2026-03-10 the announcement had not occurred; on 2026-03-31 the licences
+    # dated 2026 and 2026-03 had (a period counts from its first day)
+    assert lags(tl.answer("2026-03-31"), {"a": a, "year": year}) == [("a", "year", 0, None)]
+
+
+def test_a_licence_naming_nothing_does_not_formalise_an_earlier_day_of_another_policy(tl):
+    a = tl.announced("2026-03-10", "p9")
+    other = tl.announced("2026-03-01", "p8")
+    before = tl.licence("2026-03-09", "p9")  # before the announcement: does not follow it
+    after = tl.licence("2026-03-12T00:00:00Z", "p9")
+    names = {"a": a, "other": other, "before": before, "after": after}
+    assert lags(tl.answer("2026-06-30"), names) == [("other", None, None, 121), ("a", "after", 2, None)]
