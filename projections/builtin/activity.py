@@ -67,14 +67,16 @@ class Activity(StateProjection):
     }
 
     def apply(self, state: State, event: RecordedEvent) -> None:
-        key, day = entry(event)
+        month, day = month_day(event.occurred_at)  # `entry`, inlined: the rebuild's hot path
+        key = f"{MONTH}{month}|{event.type}|{jurisdiction_of(event.data) or UNKNOWN}"
         value = state.data.get(key)
         if value is None:
             state.put(key, [1, [day], [1]])
             return
         days = value[DAYS]
-        i = bisect_left(days, day)
-        if i < len(days) and days[i] == day:
+        if days[-1] == day:  # events mostly come in day order
+            value[COUNTS][-1] += 1
+        elif (i := bisect_left(days, day)) < len(days) and days[i] == day:
             value[COUNTS][i] += 1
         else:
             days.insert(i, day)
