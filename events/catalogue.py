@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from marshmallow import Schema, ValidationError, fields
 
@@ -27,6 +27,7 @@ from .fields import (
 )
 from .jsonfast import loads
 from .metadata import METADATA_SCHEMA
+from .specialise import Encoder, specialise
 
 TYPE_NAME = re.compile(r"[A-Z][A-Za-z0-9]{2,63}")  # used with fullmatch: `$` allows a trailing newline
 FIELD_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
@@ -54,6 +55,16 @@ _FIELD_TYPE_OF = [
 ]
 METADATA_CACHE_SIZE = 1024
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class FastPlan(NamedTuple):
+    """How the append path's fast pass handles a type's current version: its lean loader,
+    the canonical JSON encoder for what that loads, and the fields naming other events."""
+
+    version: int
+    load: Loader
+    encode: Encoder
+    references: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -154,6 +165,8 @@ class Catalogue:
         self._metadata_cache: dict[str, str] = {}
         self._loaders: dict[tuple[str, int], Loader | None] = {}
         self._references: dict[str, tuple[str, ...]] = {}
+        #: type name → the fast pass's plan for its current version (absent: always the full path)
+        self.fast_plans: dict[str, FastPlan] = {}
         for name, versions in BUILTIN_VERSIONS.items():
             self._add(
                 EventType(name, len(versions), tuple(s() for s in versions), True, (versions[-1].__doc__ or "").strip())
@@ -165,7 +178,13 @@ class Catalogue:
             name for name, field in event_type.schema.fields.items() if isinstance(field, EventRef)
         )
         for version, schema in enumerate(event_type.schemas, start=1):
-            self._loaders[(event_type.name, version)] = compile_loader(schema)
+            specialised = specialise(schema)
+            loader = compile_loader(schema) if specialised is None else specialised[0]
+            self._loaders[(event_type.name, version)] = loader
+        if loader is not None:  # the current version's (the last of the loop)
+            encoder: Encoder = canonical_json if specialised is None else specialised[1]
+            plan = FastPlan(event_type.version, loader, encoder, self._references[event_type.name])
+            self.fast_plans[event_type.name] = plan
 
     def __contains__(self, name: object) -> bool:
         return name in self._types

@@ -1,0 +1,146 @@
+"""The specialised validators accept a payload only when marshmallow does, load the same
+values in the same order, and their encoders write exactly `canonical_json`."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import orjson
+import pytest
+from fixtures.payloads import CUSTOM, CUSTOM_PLAIN, SCHEMAS, Str, marshmallow_load, payloads, valid_value
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+from marshmallow import Schema, fields
+
+from events.builtin_types import EventSchema
+from events.catalogue import Catalogue
+from events.envelope import canonical_json
+from events.fields import Int64, Number, Text
+from events.metadata import METADATA_SCHEMA
+from events.specialise import ORJSON_FLOAT_FLOOR, specialise
+
+PLAIN = {name: schema for name, schema in SCHEMAS.items() if name != "custom"} | {"custom_plain": CUSTOM_PLAIN}
+SPECIALISED = {name: specialise(schema) for name, schema in PLAIN.items()}
+
+
+def holds_subclass(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(holds_subclass(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return type(value) is tuple or any(holds_subclass(v) for v in value)
+    return type(value) is Str
+
+
+@settings(max_examples=3000, deadline=None)
+@given(payloads(PLAIN))
+def test_specialised_loader_agrees_with_marshmallow(case: tuple[Schema, dict[str, Any]]) -> None:
+    schema, data = case
+    specialised = specialise(schema)
+    assert specialised is not None
+    load, encode = specialised
+    expected, got = marshmallow_load(schema, data), load(data)
+    if got is None and holds_subclass(data):
+        return  # valid or not, a subclass or a tuple is left to marshmallow
+    # canonical JSON tells True from 1 from 1.0, which == would not; the key order is the schema's
+    assert (got is None, got and canonical_json(got), got and list(got)) == (
+        expected is None,
+        expected and canonical_json(expected),
+        expected and list(expected),
+    )
+    if got is not None:
+        assert encode(got) == canonical_json(got)
+        assert all(type(v) is not list or v is not data[k] for k, v in got.items())  # lists are copies
+
+
+@pytest.mark.parametrize("name", sorted(PLAIN))
+def test_every_plain_schema_is_specialised_and_takes_a_full_valid_payload(name: str) -> None:
+    schema = PLAIN[name]
+    full = {n: valid_value(f) for n, f in schema.fields.items()}
+    specialised = SPECIALISED[name]
+    assert specialised is not None
+    loaded = specialised[0](full)
+    assert loaded is not None and loaded == marshmallow_load(schema, full)
+    assert list(loaded) == list(full)
+
+
+def checked_number() -> Number:
+    field = Number(minimum=0)
+    field.validators.append(lambda v: v < 5)
+    return field
+
+
+def lax_int() -> Int64:
+    field = Int64()
+    field.strict = False
+    return field
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        CUSTOM,  # an `object` field: free-form JSON, left to the generic loader and canonical_json
+        METADATA_SCHEMA,
+        Schema.from_dict({"a": Text(validate=lambda v: v != "x")})(),
+        Schema.from_dict({"a": lax_int()})(),
+        Schema.from_dict({"a": checked_number()})(),
+        Schema.from_dict({"a": fields.String()})(),
+        Schema.from_dict({"a": fields.List(Text(allow_none=True))})(),
+        Schema.from_dict({"a": Text(data_key="A")})(),
+        EventSchema.from_dict({"a": Text()})(unknown="exclude"),
+    ],
+    ids=["object", "metadata", "validator", "non-strict", "number validators", "marshmallow string",
+         "nullable items", "data_key", "unknown=exclude"],
+)  # fmt: skip
+def test_schemas_beyond_the_generated_checks_are_not_specialised(schema: Schema) -> None:
+    assert specialise(schema) is None
+
+
+def test_the_catalogue_plans_every_builtin_type_with_a_specialised_loader() -> None:
+    catalogue = Catalogue()
+    assert set(catalogue.fast_plans) == {t.name for t in catalogue.all()}
+    for plan in catalogue.fast_plans.values():
+        assert plan.encode is not canonical_json
+
+
+FLOATS = st.floats(allow_nan=False, allow_infinity=False)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(FLOATS | st.floats(min_value=1e-12, max_value=1e-3) | st.floats(min_value=1e14, max_value=1e18))
+@example(9.999e-05)
+@example(1e-4)
+@example(-0.0)
+@example(5e-324)
+def test_orjson_writes_floats_like_canonical_json_at_and_above_the_floor(value: float) -> None:
+    if value == 0 or abs(value) >= ORJSON_FLOAT_FLOOR:
+        assert orjson.dumps(value).decode() == canonical_json(value)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(FLOATS | st.sampled_from([1e-7, -3e-5, 9.999e-05, 1e-10]), st.text(max_size=20))
+def test_the_encoder_writes_canonical_json_whatever_the_float_and_text(value: float, text: str) -> None:
+    specialised = SPECIALISED["PurchaseOrderedv2"]
+    assert specialised is not None
+    payload = {"buyer": text, "buyer_jurisdiction": "CN", "subject": "gallium", "quantity": 1, "value": abs(value)}
+    loaded = specialised[0](payload)
+    if loaded is not None:
+        assert specialised[1](loaded) == canonical_json(loaded)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [{"é": '\u2028\x1f"\\', "a": [1, None, True]}, {"n": 2**64}, {"n": -(2**63) - 1}, {"s": Str("x")}, {1: "a"}],
+)
+def test_the_encoder_falls_back_to_canonical_json_for_what_orjson_renders_otherwise(payload: Any) -> None:
+    encode = specialise(PLAIN["PolicyAnnouncedv1"])
+    assert encode is not None
+    assert encode[1](payload) == canonical_json(payload)
+
+
+def test_nan_never_reaches_the_encoder() -> None:
+    specialised = SPECIALISED["PurchaseOrderedv2"]
+    assert specialised is not None
+    for bad in (math.nan, math.inf, -math.inf, -1.0, True):
+        payload = {"buyer": "b", "buyer_jurisdiction": "CN", "subject": "s", "quantity": 1, "value": bad}
+        assert specialised[0](payload) is None
