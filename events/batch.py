@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .catalogue import Catalogue
-from .envelope import ExpectedVersion, NewEvent, canonical_json, new_event_id, normalize_event_id
+from .envelope import CANONICAL_UUID, ExpectedVersion, NewEvent, canonical_json, new_event_id, normalize_event_id
 from .errors import EventValidationError
+from .jsonfast import loads
 from .timefmt import normalize_occurred_at, occurred_sort_key
 
 MAX_BATCH = 10_000
+OCCURRED_CACHE_SIZE = 4096
+_occurred_cache: dict[str, tuple[str, str]] = {}  # occurred_at as given → (as stored, sort key)
+_UNSEEN: Any = object()
 
 
-@dataclass(slots=True)
-class PreparedEvent:
-    """A validated event, encoded canonically, waiting for its position and hash."""
+class PreparedEvent(NamedTuple):
+    """A validated event, encoded canonically, waiting for its position and hash (a tuple:
+    the append path builds one per event)."""
 
     id: str
     client_id: bool
@@ -50,6 +53,13 @@ def prepare_batch(catalogue: Catalogue, events: Sequence[NewEvent]) -> list[Prep
         raise EventValidationError({"events": ["must be a non-empty list of events"]})
     if len(events) > MAX_BATCH:
         raise EventValidationError({"events": [f"at most {MAX_BATCH} events per append"]})
+    prepared = prepare_fast(catalogue, events)
+    return prepare_full(catalogue, events) if prepared is None else prepared
+
+
+def prepare_full(catalogue: Catalogue, events: Sequence[Any]) -> list[PreparedEvent]:
+    """`prepare_batch`'s full pass: every event through the catalogue's full validation,
+    every error collected. Raises EventValidationError."""
     errors: dict[str, list[str]] = {}
     prepared: list[PreparedEvent] = []
     seen_ids: set[str] = set()
@@ -69,6 +79,79 @@ def prepare_batch(catalogue: Catalogue, events: Sequence[NewEvent]) -> list[Prep
     if errors:
         raise EventValidationError(errors)
     return prepared
+
+
+def prepare_fast(catalogue: Catalogue, events: Sequence[Any]) -> list[PreparedEvent] | None:
+    """The batch prepared in one lean pass, or None at the first event the pass is not sure
+    of (invalid, or valid in a way it leaves to the full pass: an old schema version, a
+    non-canonical id, a type without a fast plan), so that `prepare_batch` runs
+    `prepare_full`, which words the errors. What it returns is what the full pass returns
+    (tests/unit/test_events_batch_fast.py): the same checks, through `FastPlan` loaders that
+    accept exactly what the schemas accept, and metadata through `validate_metadata` itself,
+    once per distinct metadata object of the batch (a batch usually shares one)."""
+    plans, canonical_id, occurred_cache = catalogue.fast_plans, CANONICAL_UUID.fullmatch, _occurred_cache
+    prepared: list[PreparedEvent] = []
+    ids: set[str] = set()
+    last_metadata, metadata_json = _UNSEEN, "{}"
+    for event in events:
+        if type(event) is not NewEvent:
+            return None
+        event_id, event_type, data, when = event.id, event.type, event.data, event.occurred_at
+        if event_id is None:
+            event_id, client_id = new_event_id(), False
+        elif type(event_id) is str and canonical_id(event_id):
+            client_id = True
+        else:
+            return None
+        occurred = occurred_cache.get(when) if type(when) is str else None
+        plan = plans.get(event_type) if type(event_type) is str else None
+        version = event.schema_version
+        if occurred is None:
+            occurred = _occurred(when)
+        if occurred is None or plan is None or event_id in ids or type(data) is not dict:
+            return None
+        if not (version is None or (type(version) is int and version == plan.version)):
+            return None
+        loaded = plan.load(data)
+        if loaded is None:
+            return None
+        metadata = event.metadata
+        if metadata is last_metadata:  # a fresh copy, as validate_metadata's memo hands out
+            metadata_obj = loads(metadata_json) if metadata_json != "{}" else {}
+        elif metadata is None or type(metadata) is dict:
+            try:
+                metadata_obj, metadata_json = catalogue.validate_metadata(metadata, "metadata")
+            except EventValidationError:
+                return None
+            last_metadata = metadata
+        else:
+            return None
+        refs = plan.references
+        references = tuple((f, loaded[f]) for f in refs if isinstance(loaded.get(f), str)) if refs else ()
+        ids.add(event_id)
+        stored, sort_key = occurred
+        data_json = plan.encode(loaded)
+        prepared.append(
+            PreparedEvent(
+                event_id, client_id, event_type, plan.version, stored, sort_key, loaded, metadata_obj, data_json,
+                metadata_json, references,
+            )
+        )  # fmt: skip
+    return prepared
+
+
+def _occurred(when: object) -> tuple[str, str] | None:
+    """(stored form, sort key) of a valid `occurred_at` (memoised), else None."""
+    if type(when) is not str:
+        return None
+    try:
+        stored = normalize_occurred_at(when)
+    except ValueError:
+        return None
+    if len(_occurred_cache) >= OCCURRED_CACHE_SIZE:
+        _occurred_cache.clear()
+    pair = _occurred_cache[when] = (stored, occurred_sort_key(stored))
+    return pair
 
 
 def check_expected_version(expected: object) -> None:

@@ -1,0 +1,171 @@
+"""The append path's fast pass prepares a batch exactly as the full pass does, or leaves it
+to the full pass; and a batch's chain hashes are `chain_hash` of what it stores."""
+
+from __future__ import annotations
+
+import copy
+import math
+import uuid
+from typing import Any
+
+import pytest
+from fixtures.payloads import MOSTLY_VALID, SCHEMAS, WHEN, payloads
+from fixtures.sample_events import SOURCE, batch, event
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from events import Catalogue, EventValidationError, NewEvent
+from events.batch import PreparedEvent, prepare_batch, prepare_fast, prepare_full
+from events.envelope import canonical_json
+
+CATALOGUE = Catalogue()
+
+
+def mostly(valid: st.SearchStrategy[Any], other: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """`valid` 19 times in 20 (and when shrinking): a batch is all valid often enough for
+    the fast pass to answer."""
+    return st.integers(0, 19).flatmap(lambda n: other if n == 7 else valid)
+
+
+def rarely(draw: st.DrawFn, one_in: int) -> bool:
+    """True about once in `one_in` draws (never at hypothesis's favourite ends, 0 and the top)."""
+    return draw(st.integers(0, one_in - 1)) == one_in // 2
+
+
+IDS = mostly(
+    st.uuids().map(str) | st.none(),
+    st.uuids().map(lambda u: str(u).upper()) | st.uuids().map(lambda u: u.hex) | st.sampled_from(["", "x", 5]),
+)
+OCCURRED = mostly(
+    st.sampled_from(["2026", "2026-02", "2024-02-29", "2026-01-15", "2026-01-15T10:00:00.5-03:30"]),
+    WHEN | st.sampled_from([" 2026-01-15", "2026-13", "0000", 2026, None, "2026-01-15T10:00:00"]),
+)
+JSON_SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5)
+JSON = st.recursive(
+    JSON_SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
+)
+SOURCES = st.fixed_dictionaries(
+    {"title": st.sampled_from(["Notice 1", "", "a\x00"])},
+    optional={
+        "url": st.sampled_from(["https://example.org/1", "ftp://example.org", "not a url", None]),
+        "publisher": st.sampled_from(["MOFCOM", None, 3]),
+        "published_at": st.sampled_from(["2026-01-15", "2026-02-30", "2026-01-15T10:00:00+08:00"]),
+        "colour": st.just("red"),
+    },
+)
+METADATA = mostly(
+    st.sampled_from([None, {}, SOURCE])
+    | st.builds(dict, st.just(SOURCE), correlation_id=st.text(min_size=1, max_size=3)),
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "recorded_by": st.sampled_from(["tests", "", None, 1]),
+            "content_basis": st.sampled_from(["official", "rumour", None]),
+            "correlation_id": st.text(max_size=4),
+            "source": SOURCES | st.none() | st.just("x"),
+            "extra": JSON,
+            "a\x00": st.just(1),
+        },
+    )
+    | st.sampled_from([[], "x", 1]),
+)
+
+
+@st.composite
+def new_events(draw: st.DrawFn, metadata: Any) -> NewEvent:
+    """An event of any built-in type and schema version, or a broken one; `metadata` shared."""
+    key = draw(st.sampled_from(sorted(set(SCHEMAS) - {"custom"})))
+    if rarely(draw, 30):
+        return NewEvent(draw(st.sampled_from(["NoSuchType", 3])), {}, "2026", metadata=metadata)
+    name, version = key.rsplit("v", 1)
+    schema_version = draw(mostly(st.sampled_from([None, int(version)]), st.sampled_from([0, True, "1", 9])))
+    _, data = draw(payloads({key: SCHEMAS[key]}, MOSTLY_VALID))
+    if rarely(draw, 30):
+        data = draw(st.sampled_from([[], "x", None]))
+    return NewEvent(name, data, draw(OCCURRED), id=draw(IDS), metadata=metadata, schema_version=schema_version)
+
+
+@st.composite
+def batches(draw: st.DrawFn) -> list[Any]:
+    """1-5 events sharing one metadata object (as a batch from one source does), or each its
+    own; sometimes an id repeated, sometimes not an event at all."""
+    shared = draw(st.booleans())
+    metadata = draw(METADATA)
+    events: list[Any] = [
+        draw(new_events(metadata if shared else draw(METADATA))) for _ in range(draw(st.integers(1, 5)))
+    ]
+    if len(events) > 1 and rarely(draw, 10):
+        events[-1] = NewEvent(events[-1].type, events[-1].data, events[-1].occurred_at, id=events[0].id)
+    if rarely(draw, 30):
+        events.append({"type": "PolicyAnnounced"})
+    return events
+
+
+def full_pass(events: list[Any]) -> list[PreparedEvent] | None:
+    try:
+        return prepare_full(CATALOGUE, events)
+    except EventValidationError:
+        return None
+
+
+def same(fast: PreparedEvent, full: PreparedEvent) -> bool:
+    """Equal in every field (a generated id aside: each pass draws its own), with data and
+    metadata equal as canonical JSON (which tells True from 1), the data in the same key order."""
+    if not fast.client_id:
+        full = full._replace(id=fast.id)
+    return (
+        fast._replace(data={}, metadata={}) == full._replace(data={}, metadata={})
+        and canonical_json(fast.data) == canonical_json(full.data)
+        and list(fast.data) == list(full.data)
+        and canonical_json(fast.metadata) == canonical_json(full.metadata)
+    )
+
+
+@settings(max_examples=1000, deadline=None)
+@given(batches())
+def test_the_fast_pass_prepares_what_the_full_pass_does_or_leaves_the_batch_to_it(events: list[Any]) -> None:
+    before = copy.deepcopy(events)
+    fast = prepare_fast(CATALOGUE, events)
+    full = full_pass(events)
+    if fast is not None:
+        assert full is not None, "the fast pass accepted a batch the full pass rejects"
+        assert len(fast) == len(full)
+        assert all(same(a, b) for a, b in zip(fast, full, strict=True)), (fast, full)
+    assert events == before  # neither pass touches the caller's events
+
+
+def test_the_fast_pass_takes_valid_batches_of_every_builtin_type() -> None:
+    retraction = event("EventRetracted", id=str(uuid.uuid4()), event_id=str(uuid.uuid4()), reason="x")
+    events = batch(12, first=1, metadata=SOURCE) + [retraction]
+    fast = prepare_fast(CATALOGUE, events)
+    assert fast is not None and len(fast) == len(events)
+    assert fast == prepare_full(CATALOGUE, events)
+
+
+def test_each_prepared_event_gets_its_own_metadata_and_data_objects() -> None:
+    prepared = prepare_batch(CATALOGUE, batch(3, first=1, metadata=SOURCE))
+    assert prepared[0].metadata == prepared[1].metadata == SOURCE
+    assert prepared[0].metadata is not prepared[1].metadata
+    assert prepared[0].metadata["source"] is not prepared[1].metadata["source"]
+    assert all(p.metadata is not SOURCE for p in prepared)
+
+
+@pytest.mark.parametrize(
+    ("change", "path"),
+    [
+        ({"occurred_at": "2026-13"}, "events.1.occurred_at"),
+        ({"id": "x"}, "events.1.id"),
+        ({"schema_version": True}, "events.1.schema_version"),
+        ({"data": {"policy_id": "CN", "summary": math.nan}}, "events.1.data.summary"),
+        ({"metadata": {"source": {"title": "t", "url": "ftp://x"}}}, "events.1.metadata.source.url"),
+    ],
+)
+def test_errors_keep_their_paths_and_messages_when_the_fast_pass_gives_up(change: dict[str, Any], path: str) -> None:
+    good = event(metadata=SOURCE)
+    bad = NewEvent(**{**{f: getattr(good, f) for f in ("type", "data", "occurred_at", "id", "metadata")}, **change})
+    with pytest.raises(EventValidationError) as raised:
+        prepare_batch(CATALOGUE, [good, bad])
+    assert path in raised.value.errors
+    with pytest.raises(EventValidationError) as full:
+        prepare_full(CATALOGUE, [good, bad])
+    assert raised.value.errors == full.value.errors
