@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator, Sequence
+from hashlib import sha256
+from json.encoder import encode_basestring as quote  # type: ignore[attr-defined]
 from typing import Any
 
 from .batch import PreparedEvent, check_expected_version, prepare_batch, reference_errors, version_matches
@@ -20,7 +22,6 @@ from .envelope import (
     StreamInfo,
     VerifyReport,
     canonical_json,
-    chain_hash,
     check_stream_name,
     normalize_event_id,
 )
@@ -36,6 +37,7 @@ COLUMNS = (
 )
 STREAMS_SQL = "SELECT stream, max(version), min(position), max(position) FROM events GROUP BY stream ORDER BY stream"
 READ_BATCH = 2000
+new_tuple = tuple.__new__
 SQL_CHUNK = 500
 
 
@@ -99,17 +101,50 @@ class SQLiteEventStore:
             self._load_custom_types()  # another process may have registered the type
             prepared = prepare_batch(self.catalogue, events)
         conn = self.connection()
+        try:
+            with self._guard(), immediate(conn):
+                return self._append_prepared(conn, stream, prepared, expected_version, ids_looked_up=False)
+        except _RecordedIdError:  # rolled back: an id is in the log already, so look them up first
+            pass
         with self._guard(), immediate(conn):
+            return self._append_prepared(conn, stream, prepared, expected_version, ids_looked_up=True)
+
+    def _append_prepared(
+        self,
+        conn: sqlite3.Connection,
+        stream: str,
+        prepared: list[PreparedEvent],
+        expected_version: ExpectedVersion,
+        ids_looked_up: bool,
+    ) -> AppendResult:
+        """Check and write a prepared batch inside the write transaction.
+
+        A retry (client ids already recorded) returns the original records, and that takes
+        precedence over every other check. Looking the client ids up costs a query per batch,
+        and almost every batch is new, so it runs first only with `ids_looked_up`; otherwise
+        only when a check fails, and when the insert hits the UNIQUE index on `id` - which a
+        recorded id always does - this raises _RecordedIdError, to be rolled back and redone
+        with the lookup first (the insert may have written part of the batch)."""
+        if ids_looked_up:
             originals = self._recorded_before(conn, stream, prepared)
             if originals is not None:
                 return AppendResult(originals, created=False)
-            actual = conn.execute(
-                "SELECT coalesce(max(version), 0) FROM events WHERE stream = ?", (stream,)
-            ).fetchone()[0]
+        actual = conn.execute("SELECT coalesce(max(version), 0) FROM events WHERE stream = ?", (stream,)).fetchone()[0]
+        try:
             if not version_matches(expected_version, actual):
                 raise ConcurrencyError(stream, expected_version, actual)
             self._check_references(conn, prepared)
+        except (ConcurrencyError, EventValidationError):
+            originals = None if ids_looked_up else self._recorded_before(conn, stream, prepared)
+            if originals is not None:
+                return AppendResult(originals, created=False)
+            raise
+        try:
             recorded = self._write(conn, stream, actual, prepared)
+        except sqlite3.IntegrityError as e:
+            if ids_looked_up or not any(p.client_id for p in prepared):
+                raise
+            raise _RecordedIdError("an id of the batch is in the log already") from e
         return AppendResult(recorded, created=True)
 
     def _recorded_before(
@@ -168,28 +203,26 @@ class SQLiteEventStore:
         head = conn.execute("SELECT position, hash, recorded_at FROM events ORDER BY position DESC LIMIT 1").fetchone()
         position, prev_hash, last_recorded = head if head else (0, GENESIS_HASH, "")
         recorded_at = max(format_instant(self.clock.now()), last_recorded)
+        # `chain_hash` spelled out for this batch: the stream and recorded_at are quoted once;
+        # ids (canonical UUIDs), stored occurred_at values and hex hashes need no escaping
+        # (tests/unit/test_events_batch_fast.py checks the result against chain_hash).
+        quoted_prev, quoted_stream, quoted_recorded = quote(prev_hash), quote(stream), quote(recorded_at)
+        quoted_types: dict[str, str] = {}
         rows, recorded = [], []
-        for p in prepared:
+        for i, _, t, sv, o, o_sort, data, metadata, data_json, meta_json, _ in prepared:
             position += 1
             version += 1
-            o, data_json, meta_json = p.occurred_at, p.data_json, p.metadata_json
-            digest = chain_hash(
-                prev_hash,
-                position,
-                p.id,
-                stream,
-                version,
-                p.type,
-                p.schema_version,
-                o,
-                recorded_at,
-                data_json,
-                meta_json,
+            qt = quoted_types.get(t) or quoted_types.setdefault(t, quote(t))
+            document = (
+                f'[{quoted_prev},{position},"{i}",{quoted_stream},{version},{qt},{sv},"{o}",{quoted_recorded},'
+                f"{data_json},{meta_json}]"
             )
-            head = (position, p.id, stream, version, p.type, p.schema_version, o)
-            rows.append((*head, p.occurred_sort, recorded_at, data_json, meta_json, prev_hash, digest))
-            recorded.append(RecordedEvent(*head, recorded_at, p.data, p.metadata, prev_hash, digest))
-            prev_hash = digest
+            digest = sha256(document.encode()).hexdigest()
+            first = (position, i, stream, version, t, sv, o)
+            rows.append((*first, o_sort, recorded_at, data_json, meta_json, prev_hash, digest))
+            # tuple.__new__: RecordedEvent's own __new__ is Python code, at a cost per event
+            recorded.append(new_tuple(RecordedEvent, (*first, recorded_at, data, metadata, prev_hash, digest)))
+            prev_hash, quoted_prev = digest, f'"{digest}"'
         conn.executemany(
             "INSERT INTO events (position, id, stream, version, type, schema_version, occurred_at, occurred_sort,"
             " recorded_at, data, metadata, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -382,6 +415,10 @@ class SQLiteEventStore:
         for name, fields, description in rows:
             if name not in self.catalogue:
                 self.catalogue.add_custom(name, loads(fields), description)
+
+
+class _RecordedIdError(EventLogError):
+    """The insert met an id already in the log (internal: the append redoes it, looking ids up first)."""
 
 
 class _Translate:

@@ -248,6 +248,42 @@ class EventLogContract:
         assert info.value.event_ids == [new_id(3)]
         assert store.digest().position == 2
 
+    def test_a_batch_whose_last_id_is_recorded_writes_none_of_its_events(self, store: EventLog) -> None:
+        store.append("s", [event(id=new_id(3))])
+        head = store.digest()
+        with pytest.raises(DuplicateEventError) as info:
+            store.append("t", batch(3, first=1))  # ids 1, 2 are new, 3 is recorded (in another stream)
+        assert info.value.event_ids == [new_id(3)]
+        assert (store.digest(), store.stream_version("t")) == (head, 0)
+        assert store.append("t", batch(2, first=1)).created
+
+    def test_a_retry_whose_stream_moved_on_is_still_a_retry_under_any_expected_version(self, store: EventLog) -> None:
+        events = batch(3, first=10, metadata=SOURCE)
+        original = store.append("s", events)
+        store.append("s", batch(2))
+        head = store.digest()
+        for expected in ("any", 3, 5, "no_stream"):
+            retry = store.append("s", events, expected_version=expected)
+            assert (retry.created, retry.events) == (False, original.events)
+        assert store.digest() == head
+
+    def test_a_reused_id_with_other_content_is_a_duplicate_error_before_a_version_conflict(
+        self, store: EventLog
+    ) -> None:
+        store.append("s", [event(id=new_id(1))])
+        with pytest.raises(DuplicateEventError):
+            store.append("s", [event(id=new_id(1), summary="other")], expected_version="no_stream")
+        with pytest.raises(DuplicateEventError):
+            store.append("s", [event(id=new_id(1), summary="other"), retraction(new_id(99))])
+
+    def test_a_retry_of_a_batch_that_refers_to_its_own_earlier_event_returns_the_originals(
+        self, store: EventLog
+    ) -> None:
+        events = [event(id=new_id(1)), retraction(new_id(1), id=new_id(2))]
+        original = store.append("s", events)
+        retry = store.append("s", events, expected_version=0)
+        assert (retry.created, retry.events) == (False, original.events)
+
     def test_the_same_id_twice_in_one_batch_is_rejected(self, store: EventLog) -> None:
         errors = rejected(lambda: store.append("s", [event(id=new_id(1)), event(id=new_id(1).upper())]))
         assert list(errors) == ["events.1.id"]

@@ -1,0 +1,66 @@
+"""The append path's fast pass (specialised validators, orjson, the hash spelled out per
+batch) stores and hashes exactly what the full pass and `chain_hash` would."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fixtures.sample_events import SOURCE, batch, event, new_id
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from events import NewEvent, SQLiteEventStore
+from events.envelope import GENESIS_HASH, canonical_json, chain_hash
+
+#: the head hash of the log below, as the store wrote it before the fast pass existed (commit 1ebbde1)
+KNOWN_HEAD = "e3b8fb9bfabdd628fbd086cc774e167c579a8d28185bed3a4cd808a5487bcded"
+
+
+def test_a_known_log_hashes_exactly_as_before_the_fast_pass(open_store: Callable[..., SQLiteEventStore]) -> None:
+    store = open_store()
+    fields = {"note": {"type": "string", "required": True}, "n": {"type": "number"}, "tags": {"type": "string_list"}}
+    store.register_type({"name": "OddFieldsNoted", "fields": {**fields, "extra": {"type": "object"}}})
+    store.append("policy:CN-1_x.y", batch(6, first=1, metadata=SOURCE))
+    store.append(
+        "a-b",
+        [
+            event("PurchaseOrdered", id=new_id(20), value=1e-7, summary='é "q" \u2028 \U0001f600 \\ \x1f'),
+            event("PurchaseOrdered", id=new_id(21), value=-0.0, quantity=2**63 - 1),
+            event("PurchaseOrdered", id=new_id(22), value=12345678901234567.0, metadata={"x": [1.5, {"é": 2**63 - 1}]}),
+            NewEvent(
+                "OddFieldsNoted",
+                {"note": "ü", "n": 3e-5, "tags": ["a", "b"], "extra": {"k": [0.1, 1e300]}},
+                "2026-02",
+                id=new_id(23),
+            ),
+        ],
+    )
+    assert store.digest().hash == KNOWN_HEAD
+    assert store.verify().ok
+
+
+TEXT = st.text(max_size=12).filter(lambda t: t and "\x00" not in t and not any(0xD800 <= ord(c) < 0xE000 for c in t))
+VALUES = st.floats(min_value=0, allow_infinity=False) | st.integers(0, 2**63 - 1)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.lists(st.tuples(TEXT, VALUES, st.sampled_from(["2026", "2026-01-15T10:00:00.5+01:00"])), min_size=1, max_size=5)
+)
+def test_every_recorded_hash_is_chain_hash_of_the_stored_canonical_json(
+    open_store: Callable[..., SQLiteEventStore], rows: list[tuple[str, Any, str]]
+) -> None:
+    store = open_store()
+    prev = store.digest().hash
+    events = [
+        event("PurchaseOrdered", when, buyer=text, value=value, metadata={"n": value}) for text, value, when in rows
+    ]
+    for e in store.append("s:" + str(len(rows)), events).events:
+        data, metadata = canonical_json(e.data), canonical_json(e.metadata)
+        assert e.prev_hash == prev
+        head = (e.position, e.id, e.stream, e.version, e.type, e.schema_version, e.occurred_at, e.recorded_at)
+        assert e.hash == chain_hash(e.prev_hash, *head, data, metadata)
+        prev = e.hash
+    assert store.verify().ok
+    assert store.digest().hash not in (GENESIS_HASH, None)
