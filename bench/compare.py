@@ -11,6 +11,14 @@ measured. Appends and replay run --rounds (3) times, the peers taking turns, and
 one's best; each events/s line also has `per_cpu_second` (events per CPU-second of this
 process, with the same ratios), which load on a shared machine moves far less.
 
+The `eventsourcing` column of the appends is that library the way its users use it: an
+Application (PERSISTENCE_MODULE=eventsourcing.sqlite) whose aggregates trigger one domain
+event per event of ours and are saved once per batch - what a user would pick instead of
+us. Its storage layer alone (prebuilt domain events mapped and written by the recorder,
+less work than plain sqlite3 does) is on the same line as `eventsourcing_recorder` and
+`ratio_vs_eventsourcing_recorder` (also under `per_cpu_second`), with the `synchronous`
+of both levels. bench/peers.py says exactly what each peer does.
+
 Workloads (see bench/README.md, "Comparison", for the definitions and figures):
   batched_append   --events (100,000) in batches of 100, one stream per batch over 1,000
                    streams, synchronous=FULL for all; ours validates, hashes and checks
@@ -95,12 +103,21 @@ def rate(count: int, seconds: float) -> float:
 Figure = tuple[int, Took]  # (events, how long they took)
 
 
-def emit_rates(workload: str, ours: Figure, es: Figure | None, sq: Figure | None, **extra: Any) -> None:
+def emit_rates(
+    workload: str, ours: Figure, es: Figure | None, sq: Figure | None, recorder: Figure | None = None, **extra: Any
+) -> None:
     """A line of events per wall-clock second, with the same per CPU-second of this process
-    (load-independent on a shared machine: what each layer costs, fsync waits excluded)."""
+    (load-independent on a shared machine: what each layer costs, fsync waits excluded).
+    `recorder`: eventsourcing's recorder level, beside its Application in `es` (appends)."""
     figures = {"policy_timeline": ours, "eventsourcing": es, "sqlite3": sq}
+    if recorder is not None:
+        figures["eventsourcing_recorder"] = recorder
     wall = {k: None if f is None else rate(f[0], f[1].wall) for k, f in figures.items()}
     cpu = {k: None if f is None else rate(f[0], f[1].cpu) for k, f in figures.items()}
+    if recorder is not None:
+        extra["eventsourcing_recorder"] = wall["eventsourcing_recorder"]
+        extra["ratio_vs_eventsourcing_recorder"] = ratio(wall["policy_timeline"], wall["eventsourcing_recorder"])
+        cpu["ratio_vs_eventsourcing_recorder"] = ratio(cpu["policy_timeline"], cpu["eventsourcing_recorder"])
     emit(
         workload, "events/s", wall["policy_timeline"], wall["eventsourcing"], wall["sqlite3"], **extra,
         per_cpu_second={**cpu, "ratio_vs_eventsourcing": ratio(cpu["policy_timeline"], cpu["eventsourcing"]),
@@ -142,12 +159,42 @@ def best(tooks: list[Took]) -> Took:
     return Took(min(t.wall for t in tooks), min(t.cpu for t in tooks))
 
 
+EsInputs = tuple[list[tuple[str, list[peers.EsArgs]]], list[list[Any]]]
+
+
+def es_inputs(batches: list[tuple[str, list[NewEvent]]], es_ok: bool) -> EsInputs:
+    """What both eventsourcing levels are handed (built before timing, like our NewEvents):
+    the Application's `record` arguments, and the recorder's domain events."""
+    return (peers.es_app_batches(batches), peers.es_batches(batches)) if es_ok else ([], [])
+
+
+def es_rounds(tmp: Path, name: str, inputs: EsInputs, took: dict[str, list[Took]]) -> dict[str, int]:
+    """One round of both eventsourcing levels (files `<name>-es-app.db`, `<name>-es.db`):
+    adds their times to took["es"] (Application) and took["es_recorder"]; returns each
+    level's `synchronous`."""
+    app = peers.es_app_open(tmp / f"{name}-es-app.db")
+    took["es"].append(peers.es_app_append(app, inputs[0]))
+    app.close()
+    log = peers.es_open(tmp / f"{name}-es.db")  # the recorder-level file: replay reads it
+    took["es_recorder"].append(peers.es_append(log, inputs[1]))
+    log.close()
+    return {"eventsourcing_synchronous": app.synchronous, "eventsourcing_recorder_synchronous": log.synchronous}
+
+
+def es_figures(count: int, took: dict[str, list[Took]]) -> dict[str, Figure | None]:
+    """The `es` and `recorder` arguments of emit_rates (None without eventsourcing)."""
+    if not took["es"]:
+        return {"es": None, "recorder": None}
+    return {"es": (count, best(took["es"])), "recorder": (count, best(took["es_recorder"]))}
+
+
 def bench_batched(tmp: Path, args: argparse.Namespace, es_ok: bool) -> dict[str, Path]:
     batches = make_batches(args.events, args.batch, args.streams)
-    es_input = peers.es_batches(batches) if es_ok else []
-    files = {"ours": tmp / "batched-ours-0.db", "sqlite3": tmp / "batched-sqlite3-0.db", "es": tmp / "batched-es-0.db"}
-    took: dict[str, list[Took]] = {"ours": [], "sqlite3": [], "es": []}
-    es_sync, rows = None, []
+    inputs = es_inputs(batches, es_ok)
+    files = {"ours": tmp / "batched-ours-0.db", "sqlite3": tmp / "batched-sqlite3-0.db", "es": tmp / "batched-0-es.db"}
+    took: dict[str, list[Took]] = {"ours": [], "sqlite3": [], "es": [], "es_recorder": []}
+    es_sync: dict[str, int] = {}
+    rows = []
     for r in range(args.rounds):  # the peers take turns, so a burst of load hits all of them
         took["ours"].append(ours_append(tmp / f"batched-ours-{r}.db", batches))
         if r == 0:
@@ -156,14 +203,11 @@ def bench_batched(tmp: Path, args: argparse.Namespace, es_ok: bool) -> dict[str,
         took["sqlite3"].append(peers.sqlite_append(conn, rows, args.batch))
         conn.close()
         if es_ok:
-            log = peers.es_open(tmp / f"batched-es-{r}.db")
-            took["es"].append(peers.es_append(log, es_input))
-            es_sync = log.synchronous
-            log.close()
+            es_sync = es_rounds(tmp, f"batched-{r}", inputs, took)
     emit_rates(
-        "batched_append", (args.events, best(took["ours"])), (args.events, best(took["es"])) if es_ok else None,
-        (len(rows), best(took["sqlite3"])), events=args.events, batch=args.batch, streams=args.streams,
-        synchronous="FULL", eventsourcing_synchronous=es_sync, rounds=args.rounds,
+        "batched_append", (args.events, best(took["ours"])), sq=(len(rows), best(took["sqlite3"])),
+        **es_figures(args.events, took), events=args.events, batch=args.batch, streams=args.streams,
+        synchronous="FULL", **es_sync, eventsourcing_level="application", rounds=args.rounds,
     )  # fmt: skip
     return files
 
@@ -171,8 +215,9 @@ def bench_batched(tmp: Path, args: argparse.Namespace, es_ok: bool) -> dict[str,
 def bench_single(tmp: Path, args: argparse.Namespace, es_ok: bool) -> None:
     n = args.single_events
     events = [(f"single-{i % 100:03d}", make_event(i, make_source(i))) for i in range(n)]
-    es_input = peers.es_batches([(stream, [event]) for stream, event in events]) if es_ok else []
-    took: dict[str, list[Took]] = {"ours": [], "sqlite3": [], "es": []}
+    inputs = es_inputs([(stream, [event]) for stream, event in events], es_ok)
+    took: dict[str, list[Took]] = {"ours": [], "sqlite3": [], "es": [], "es_recorder": []}
+    es_sync: dict[str, int] = {}
     for r in range(args.rounds):
         store = SQLiteEventStore(str(tmp / f"single-ours-{r}.db"))
         with Stopwatch() as watch:
@@ -185,12 +230,10 @@ def bench_single(tmp: Path, args: argparse.Namespace, es_ok: bool) -> None:
         took["sqlite3"].append(peers.sqlite_append(conn, rows, 1))
         conn.close()
         if es_ok:
-            log = peers.es_open(tmp / f"single-es-{r}.db")
-            took["es"].append(peers.es_append(log, es_input))
-            log.close()
+            es_sync = es_rounds(tmp, f"single-{r}", inputs, took)
     emit_rates(
-        "single_append", (n, best(took["ours"])), (n, best(took["es"])) if es_ok else None, (n, best(took["sqlite3"])),
-        events=n, synchronous="FULL", rounds=args.rounds,
+        "single_append", (n, best(took["ours"])), sq=(n, best(took["sqlite3"])), **es_figures(n, took),
+        events=n, synchronous="FULL", **es_sync, eventsourcing_level="application", rounds=args.rounds,
     )  # fmt: skip
 
 

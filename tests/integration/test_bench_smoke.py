@@ -44,6 +44,15 @@ def test_compare_prints_one_parsable_line_per_workload_with_the_documented_keys(
         assert line["ratio_vs_sqlite3"] == round(line["policy_timeline"] / line["sqlite3"], 2)
         if line["eventsourcing"] is not None:  # installed with the `bench` extra only
             assert line["ratio_vs_eventsourcing"] == round(line["policy_timeline"] / line["eventsourcing"], 2)
+    for name in ("batched_append", "single_append"):  # the Application in `eventsourcing`, its recorder beside it
+        (line,) = by_workload[name]
+        if line["eventsourcing"] is not None:
+            assert line["eventsourcing_level"] == "application"
+            assert line["eventsourcing_synchronous"] == line["eventsourcing_recorder_synchronous"] == 2  # FULL
+            recorder = line["eventsourcing_recorder"]
+            assert isinstance(recorder, float) and recorder > 0
+            assert line["ratio_vs_eventsourcing_recorder"] == round(line["policy_timeline"] / recorder, 2)
+            assert line["per_cpu_second"]["eventsourcing_recorder"] > 0
     (as_of,) = by_workload["as_of_query"]
     assert as_of["unit"] == "ms" and 0 < as_of["p50_ms"] <= as_of["max_ms"]
     for kind in ("http_reads", "http_appends"):
