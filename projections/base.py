@@ -116,6 +116,11 @@ class State:
 RETRACTED = "_retracted:"
 
 
+def retracted_key(event_id: str) -> str:
+    """The state key holding the position of the retraction of an event (if retracted)."""
+    return RETRACTED + event_id
+
+
 class StateProjection(Projection):
     """A projection whose state is a dict; subclasses write `apply`, `unapply`, `answer`.
 
@@ -124,6 +129,11 @@ class StateProjection(Projection):
     the other's, and this one only answers a different question from it."""
 
     shares_state_of: ClassVar[str | None] = None
+    #: Its state keeps the log positions that added and retracted each part, and `answer`
+    #: leaves out what came after `ctx.position`: the engine then answers as of a past
+    #: position from the live state (caught up first if behind), with no snapshot decoded and
+    #: no event replayed.
+    as_of_from_live: ClassVar[bool] = False
 
     @abstractmethod
     def apply(self, state: State, event: RecordedEvent) -> None:
@@ -131,7 +141,8 @@ class StateProjection(Projection):
 
     @abstractmethod
     def unapply(self, state: State, event: RecordedEvent) -> None:
-        """Remove the effect of an earlier handled event that has just been retracted."""
+        """Remove the effect of an earlier handled event that has just been retracted (the
+        position of the retraction is already under `retracted_key(event.id)`)."""
 
     @abstractmethod
     def answer(self, state: State, ctx: QueryContext) -> Any:
@@ -144,11 +155,11 @@ class StateProjection(Projection):
         retracted, changes nothing; retractions themselves cannot be retracted."""
         if event.type == "EventRetracted":
             target_id = event.data["event_id"]
-            if state.get(RETRACTED + target_id) is None:
+            if state.get(retracted_key(target_id)) is None:
                 target = lookup(target_id)
                 if target is not None and target.type in self.handles and target.position < event.position:
+                    state.put(retracted_key(target_id), event.position)
                     self.unapply(state, target)
-                    state.put(RETRACTED + target_id, event.position)
             if "EventRetracted" not in self.handles:
                 return
         if event.type in self.handles:

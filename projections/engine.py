@@ -94,15 +94,19 @@ class ProjectionEngine:
         batch_size: int = 5000,
         snapshot_every: int = 5000,
         snapshot_bytes_per_event: int = 1024,
+        audit_snapshot_bytes_per_event: int = 128,
     ) -> None:
         """`snapshot_every` and `snapshot_bytes_per_event` space a state projection's snapshots
         (see `checkpoints.SnapshotPlan`): at least `snapshot_every` of its events apart, and
-        one event further per `snapshot_bytes_per_event` bytes of encoded state."""
+        one event further per `snapshot_bytes_per_event` bytes of encoded state. One that
+        answers as of a position from its live state (`as_of_from_live`) replays only for
+        `state_at` and audits: its snapshots are spaced by `audit_snapshot_bytes_per_event`."""
         self.store = store
         self.clock: Clock = clock or store.clock or SystemClock()
         self.batch_size = batch_size
         self.snapshot_every = snapshot_every
         self.snapshot_bytes_per_event = snapshot_bytes_per_event
+        self.audit_snapshot_bytes_per_event = audit_snapshot_bytes_per_event
         self._projections = {p.name: p for p in projections}
         #: the projection that keeps each one's state: itself, or the one it shares it with
         self._owners = {p.name: self._projections[getattr(p, "shares_state_of", None) or p.name] for p in projections}
@@ -330,8 +334,10 @@ class ProjectionEngine:
         when it ended there (saving the count of events since the last snapshot)."""
         position, since, size = self._snapshot_runs.get(proj.name, (-1, 0, None))
         conn = self.store.connection()
+        live = isinstance(proj, StateProjection) and proj.as_of_from_live
+        bytes_per_event = self.audit_snapshot_bytes_per_event if live else self.snapshot_bytes_per_event
         plan = plan_snapshots(
-            conn, proj.name, proj.logic_version, start, self.snapshot_every, self.snapshot_bytes_per_event, size,
+            conn, proj.name, proj.logic_version, start, self.snapshot_every, bytes_per_event, size,
             lambda after, until: since if position == start else count_events(self.store, types, after, until),
         )  # fmt: skip
         return plan
@@ -511,7 +517,9 @@ class ProjectionEngine:
             position = min(position, self.store.digest().position)
         return position
 
-    def _answer_live(self, proj: Projection, ctx: QueryContext) -> tuple[int, Any]:
+    def _answer_live(self, proj: Projection, ctx: QueryContext, *, as_of: bool = False) -> tuple[int, Any]:
+        """The answer from the live state at its checkpoint (`as_of`: at `ctx.position`, which
+        the checkpoint has reached, for a projection answering as of a position from it)."""
         conn = self.store.connection()
         if isinstance(proj, StateProjection):
             owner = self._owners[proj.name]
@@ -520,7 +528,7 @@ class ProjectionEngine:
                 with read_transaction(conn):
                     cp = self.checkpoint(owner.name)
                     state = self._state_for(owner, cp)
-                return cp.position, proj.answer(state, replace(ctx, position=cp.position))
+                return cp.position, proj.answer(state, ctx if as_of else replace(ctx, position=cp.position))
         assert isinstance(proj, TableProjection)
         with read_transaction(conn):
             cp = self.checkpoint(proj.name)
@@ -532,6 +540,10 @@ class ProjectionEngine:
         if isinstance(proj, StateProjection):
             owner = self._owners[proj.name]
             assert isinstance(owner, StateProjection)
+            if owner.as_of_from_live:
+                if self.checkpoint(owner.name).position < position:
+                    self._catch_up_one(owner)
+                return self._answer_live(proj, ctx, as_of=True)[1]
             with self._locks[owner.name]:
                 live = self._live_state_at(owner, position)
                 if live is not None:

@@ -1,15 +1,21 @@
 """`approvals-without-purchases` and `stalled-approvals`: the days an approval has waited
 for its first purchase.
 
-State (compact: a million-event log holds tens of thousands of approvals, and every as-of
-answer decodes a snapshot of it), days as proleptic ordinals (`date.toordinal()`):
+The state keeps, with every part of it, the log position that added it and the position
+of its retraction (0: none), so an answer as of any past position reads the live state
+(`as_of_from_live`): nothing is replayed. Days are proleptic ordinals (`date.toordinal()`).
 - `anchor:<event id>` → [anchor type, position, policy id, subject, jurisdiction,
-  counterparty, approved_on, first day of approved_on] for each possible anchor event;
-- `policy:<policy id>` → [subject, jurisdiction, counterparty] of its first announcement
-  or approval;
+  counterparty, approved_on, first day of approved_on, retracted at] for each possible
+  anchor event;
+- `policy:<policy id>` → [subject, jurisdiction, counterparty, position] of its first
+  announcement or approval;
 - `purchases:policy:<policy id>` and `purchases:subject:<subject>|<buyer jurisdiction>` →
-  [days, purchases, deliveries]: the days with any, ascending, and the counts on each;
-- `status:<policy id>` → [[day, status, event id], …] in day order (revocations, suspensions).
+  [days, positions, kinds, retractions]: one entry per purchase or delivery, in (day,
+  position) order, `kinds` a string of "p" (purchase) and "d" (delivery), `retractions`
+  [[position, retracted at, day, kind], …] for the few retracted ones;
+- `status:<policy id>` → [[day, status, event id, position, retracted at], …] in day order,
+  then log order (revocations, suspensions; of two on the same day, the later in the log
+  sets the status).
 Elapsed days are computed at query time, never stored. `stalled-approvals` answers from the
 same state (it shares it: see `StateProjection.shares_state_of`).
 """
@@ -17,14 +23,14 @@ same state (it shares it: see `StateProjection.shares_state_of`).
 from __future__ import annotations
 
 import functools
-from bisect import bisect_left, bisect_right, insort
+from bisect import bisect_left, bisect_right
 from datetime import date
 from typing import Any
 
 from events import RecordedEvent
 from events.timefmt import occurred_start
 
-from ..base import Page, QueryContext, State, StateProjection
+from ..base import Page, QueryContext, State, StateProjection, retracted_key
 from ..params import Param
 
 ANCHOR_TYPES = ("PolicyAnnounced", "PolicyApproved", "RulePublished", "LicenseGranted", "ImportApprovalGranted")
@@ -32,10 +38,10 @@ STOPPERS = ("PurchaseOrdered", "DeliveryCompleted")
 STATUS_TYPES = {"PolicyRevoked": "revoked", "PolicySuspended": "suspended"}
 
 # An anchor's fields (the event id is its key's suffix)
-TYPE, POSITION, POLICY, SUBJECT, JURISDICTION, COUNTERPARTY, APPROVED_ON, START = range(8)
+TYPE, POSITION, POLICY, SUBJECT, JURISDICTION, COUNTERPARTY, APPROVED_ON, START, GONE = range(9)
 ANCHOR, POLICY_KEY, STATUS_KEY = "anchor:", "policy:", "status:"
-DAYS, PURCHASES, DELIVERIES = 0, 1, 2
-NO_POLICY = (None, None, None)
+DAYS, POSITIONS, KINDS, RETRACTIONS = range(4)
+NO_POLICY = (None, None, None, 0)
 
 
 def norm(text: str | None) -> str:
@@ -57,33 +63,52 @@ def day_of(occurred_at: str) -> int:
     return occurred_start(occurred_at).toordinal()
 
 
+def known(added: int, gone: int, position: int) -> bool:
+    """Whether a part added at `added` and retracted at `gone` (0: never) was in the state
+    just after `position`."""
+    return added <= position and not 0 < gone <= position
+
+
 class Clock:
-    """One anchor's purchase clock evaluated at `on`: the first purchase or delivery day in
-    [approval, on], and the status change (revocation, suspension) that stopped it."""
+    """One anchor's purchase clock evaluated at `on`, as the log stood at `position`: the
+    first purchase or delivery day in [approval, on], and the status change (revocation,
+    suspension) that stopped it."""
 
-    __slots__ = ("first", "status", "stopped", "ranges")
+    __slots__ = ("first", "status", "stopped", "ranges", "position")
 
-    def __init__(self, state: State, anchor: list[Any], keys: tuple[str, ...], on: int) -> None:
+    def __init__(self, state: State, anchor: list[Any], keys: tuple[str, ...], on: int, position: int) -> None:
         start = anchor[START]
+        self.position = position
         self.first: int | None = None
-        self.ranges: list[tuple[list[Any], int, int]] = []  # (counts, lo, hi) of each key with days in range
+        self.ranges: list[tuple[list[Any], int, int]] = []  # (entries, lo, hi) of each key with days in range
         for key in keys:
-            counts = state.get(key)
-            if counts is None:
+            entries = state.get(key)
+            if entries is None:
                 continue
-            days = counts[DAYS]
+            days = entries[DAYS]
             lo, hi = bisect_left(days, start), bisect_right(days, on)
-            if lo < hi:
-                self.ranges.append((counts, lo, hi))
-                if self.first is None or days[lo] < self.first:
-                    self.first = days[lo]
+            if lo == hi:
+                continue
+            self.ranges.append((entries, lo, hi))
+            first = self._first_known(entries, lo, hi)
+            if first is not None and (self.first is None or days[first] < self.first):
+                self.first = days[first]
         self.status = "purchased" if self.first is not None else "waiting"
         self.stopped: int | None = None
-        for day, kind, _ in state.get(STATUS_KEY + (anchor[POLICY] or ""), ()):
+        for day, kind, _, added, gone in state.get(STATUS_KEY + (anchor[POLICY] or ""), ()):
             if day > on:
                 break
-            if day >= start:
+            if day >= start and known(added, gone, position):
                 self.status, self.stopped = kind, day
+
+    def _first_known(self, entries: list[Any], lo: int, hi: int) -> int | None:
+        """The index of the first entry in [lo, hi) known at the clock's position."""
+        positions, position = entries[POSITIONS], self.position
+        gone = {r[0]: r[1] for r in entries[RETRACTIONS]}
+        for i in range(lo, hi):
+            if positions[i] <= position and not 0 < gone.get(positions[i], 0) <= position:
+                return i
+        return None
 
     def days_without_purchase(self, anchor: list[Any], on: int) -> int | None:
         if self.first is not None:
@@ -93,8 +118,28 @@ class Clock:
 
     def totals(self) -> tuple[int, int]:
         """(purchases, deliveries) in [approval, on] over the anchor's match keys."""
-        purchases = sum(sum(counts[PURCHASES][lo:hi]) for counts, lo, hi in self.ranges)
-        deliveries = sum(sum(counts[DELIVERIES][lo:hi]) for counts, lo, hi in self.ranges)
+        purchases = deliveries = 0
+        position = self.position
+        for entries, lo, hi in self.ranges:
+            kinds, positions, days = entries[KINDS], entries[POSITIONS], entries[DAYS]
+            if max(positions[lo:hi]) <= position:  # all recorded by then: count in C
+                p = kinds.count("p", lo, hi)
+                purchases, deliveries = purchases + p, deliveries + hi - lo - p
+                first, last = days[lo], days[hi - 1]
+                for _, gone, day, kind in entries[RETRACTIONS]:  # then take out the retracted
+                    if 0 < gone <= position and first <= day <= last:
+                        if kind == "p":
+                            purchases -= 1
+                        else:
+                            deliveries -= 1
+                continue
+            gone = {r[0]: r[1] for r in entries[RETRACTIONS]}
+            for i in range(lo, hi):
+                if positions[i] <= position and not 0 < gone.get(positions[i], 0) <= position:
+                    if kinds[i] == "p":
+                        purchases += 1
+                    else:
+                        deliveries += 1
         return purchases, deliveries
 
 
@@ -102,7 +147,8 @@ class ApprovalsWithoutPurchases(StateProjection):
     """One item per approval: how long it has waited for a purchase."""
 
     name = "approvals-without-purchases"
-    logic_version = 2
+    logic_version = 3
+    as_of_from_live = True
     handles = frozenset(ANCHOR_TYPES + STOPPERS + tuple(STATUS_TYPES))
     description = "Days since each approval, and days without a purchase (null once one exists)."
     params = {
@@ -119,86 +165,108 @@ class ApprovalsWithoutPurchases(StateProjection):
     # -- applying events ---------------------------------------------------------------------
     def apply(self, state: State, event: RecordedEvent) -> None:
         kind = event.type
-        if kind in ANCHOR_TYPES:
+        if kind in STOPPERS:
+            self._count(state, event)
+        elif kind in ANCHOR_TYPES:
             self._apply_anchor(state, event)
-        elif kind in STOPPERS:
-            self._count(state, event, +1)
         else:
             key = STATUS_KEY + event.data["policy_id"]
             changes = state.get(key) or []
-            insort(changes, [day_of(event.occurred_at), STATUS_TYPES[kind], event.id])
+            change = [day_of(event.occurred_at), STATUS_TYPES[kind], event.id, event.position, 0]
+            changes.insert(bisect_right([c[0] for c in changes], change[0]), change)
             state.put(key, changes)
 
     def unapply(self, state: State, event: RecordedEvent) -> None:
+        """Stamp the retraction's position on what the event added (kept for as-of answers)."""
+        gone = state.get(retracted_key(event.id))
         if event.type in ANCHOR_TYPES:
-            state.delete(ANCHOR + event.id)
+            anchor = state.get(ANCHOR + event.id)
+            anchor[GONE] = gone
+            state.put(ANCHOR + event.id, anchor)
         elif event.type in STOPPERS:
-            self._count(state, event, -1)
+            for key in purchase_keys(event.data):
+                entries = state.get(key)
+                kind = "p" if event.type == "PurchaseOrdered" else "d"
+                entries[RETRACTIONS].append([event.position, gone, day_of(event.occurred_at), kind])
+                state.put(key, entries)
         else:
             key = STATUS_KEY + event.data["policy_id"]
-            remaining = [c for c in state.get(key, []) if c[2] != event.id]
-            state.put(key, remaining) if remaining else state.delete(key)
+            changes = state.get(key)
+            for change in changes:
+                if change[2] == event.id:
+                    change[4] = gone
+            state.put(key, changes)
 
     def _apply_anchor(self, state: State, event: RecordedEvent) -> None:
         data, kind = event.data, event.type
         policy_id = data.get("policy_id")
         if policy_id and kind in ("PolicyAnnounced", "PolicyApproved") and state.get(POLICY_KEY + policy_id) is None:
-            state.put(POLICY_KEY + policy_id, [data.get("subject"), data.get("jurisdiction"), data.get("counterparty")])
+            info = [data.get("subject"), data.get("jurisdiction"), data.get("counterparty"), event.position]
+            state.put(POLICY_KEY + policy_id, info)
         approved_on = data["effective_on"] if kind == "RulePublished" else event.occurred_at
         # an import approval's buyers are in the importing jurisdiction
         counterparty = data["jurisdiction"] if kind == "ImportApprovalGranted" else data.get("counterparty")
         state.put(
             ANCHOR + event.id,
             [kind, event.position, policy_id, data.get("subject"), data.get("jurisdiction"), counterparty,
-             approved_on, day_of(approved_on)],
+             approved_on, day_of(approved_on), 0],
         )  # fmt: skip
 
-    def _count(self, state: State, event: RecordedEvent, delta: int) -> None:
+    def _count(self, state: State, event: RecordedEvent) -> None:
         day = day_of(event.occurred_at)
-        column = PURCHASES if event.type == "PurchaseOrdered" else DELIVERIES
+        kind = "p" if event.type == "PurchaseOrdered" else "d"
         for key in purchase_keys(event.data):
-            counts = state.get(key) or [[], [], []]
-            days = counts[DAYS]
-            i = bisect_left(days, day)
-            if i == len(days) or days[i] != day:
+            entries = state.get(key)
+            if entries is None:
+                entries = [[], [], "", []]
+            days = entries[DAYS]
+            if not days or days[-1] <= day:  # most purchases come in day order
+                days.append(day)
+                entries[POSITIONS].append(event.position)
+                entries[KINDS] += kind
+            else:
+                i = bisect_right(days, day)  # after the same day's earlier positions
                 days.insert(i, day)
-                counts[PURCHASES].insert(i, 0)
-                counts[DELIVERIES].insert(i, 0)
-            counts[column][i] += delta
-            if not (counts[PURCHASES][i] or counts[DELIVERIES][i]):
-                for column_values in counts:
-                    del column_values[i]
-            state.put(key, counts) if days else state.delete(key)
+                entries[POSITIONS].insert(i, event.position)
+                entries[KINDS] = entries[KINDS][:i] + kind + entries[KINDS][i:]
+            state.put(key, entries)
 
     # -- answering ---------------------------------------------------------------------------
-    def anchors(self, state: State, ctx: QueryContext) -> list[tuple[str, list[Any]]]:
-        """(event id, anchor) of every anchor of the asked types that had happened by `on`
-        and passes the subject/jurisdiction filters, in no order."""
+    def anchors(self, state: State, ctx: QueryContext) -> list[tuple[int, int, str, list[Any]]]:
+        """(start day, position, event id, anchor) of every anchor of the asked types known at
+        `ctx.position` that had happened by `on` and passes the subject/jurisdiction filters,
+        in no order (sorted, oldest first)."""
         wanted: tuple[str, ...] = ctx.params["anchor"]
         subject, jurisdiction = norm(ctx.params.get("subject")), norm(ctx.params.get("jurisdiction"))
-        on = ctx.on.toordinal()
+        on, position = ctx.on.toordinal(), ctx.position
         out = []
         for key, anchor in state.items(ANCHOR):
-            if anchor[TYPE] not in wanted or anchor[START] > on:
+            gone = anchor[GONE]
+            if anchor[TYPE] not in wanted or anchor[START] > on or anchor[POSITION] > position or 0 < gone <= position:
                 continue
             if subject or jurisdiction:
-                policy = state.get(POLICY_KEY + (anchor[POLICY] or ""), NO_POLICY)
+                policy = self.policy(state, anchor, position)
                 if subject and norm(anchor[SUBJECT] or policy[0]) != subject:
                     continue
                 if jurisdiction and norm(anchor[JURISDICTION] or policy[1]) != jurisdiction:
                     continue
-            out.append((key[len(ANCHOR) :], anchor))
+            out.append((anchor[START], anchor[POSITION], key[len(ANCHOR) :], anchor))
         return out
 
-    def clock(self, state: State, anchor: list[Any], on: int, memo: dict[Any, tuple[str, ...]]) -> Clock:
-        """The anchor's purchase clock at `on`; `memo` keeps match keys within one answer."""
-        policy_id = anchor[POLICY]
-        policy = state.get(POLICY_KEY + (policy_id or ""), NO_POLICY)
-        match = (policy_id, anchor[SUBJECT] or policy[0], anchor[COUNTERPARTY] or policy[2])
+    @staticmethod
+    def policy(state: State, anchor: list[Any], position: int) -> Any:
+        """The anchor's policy's subject, jurisdiction and counterparty, if known at `position`."""
+        policy = state.get(POLICY_KEY + (anchor[POLICY] or ""), NO_POLICY)
+        return policy if policy[3] <= position else NO_POLICY
+
+    def clock(self, state: State, anchor: list[Any], ctx: QueryContext, memo: dict[Any, tuple[str, ...]]) -> Clock:
+        """The anchor's purchase clock; `memo` keeps match keys within one answer."""
+        policy = self.policy(state, anchor, ctx.position)
+        match = (anchor[POLICY], anchor[SUBJECT] or policy[0], anchor[COUNTERPARTY] or policy[2])
         keys = memo.get(match)
         if keys is None:
             keys = memo[match] = self._match_keys(*match)
-        return Clock(state, anchor, keys, on)
+        return Clock(state, anchor, keys, ctx.on.toordinal(), ctx.position)
 
     @staticmethod
     def _match_keys(policy_id: str | None, subject: str | None, counterparty: str | None) -> tuple[str, ...]:
@@ -209,7 +277,7 @@ class ApprovalsWithoutPurchases(StateProjection):
 
     def item(self, state: State, event_id: str, anchor: list[Any], clock: Clock, ctx: QueryContext) -> dict[str, Any]:
         """The documented item of one anchor."""
-        policy = state.get(POLICY_KEY + (anchor[POLICY] or ""), NO_POLICY)
+        policy = self.policy(state, anchor, ctx.position)
         on = ctx.on.toordinal()
         purchases, deliveries = clock.totals()
         return {
@@ -232,10 +300,10 @@ class ApprovalsWithoutPurchases(StateProjection):
     def answer(self, state: State, ctx: QueryContext) -> Page:
         """Every approval by `on`, oldest first; only the page's items are built."""
         found = self.anchors(state, ctx)
-        found.sort(key=lambda f: (f[1][START], f[1][POSITION]))
-        page = ctx.window(found)
-        on, memo = ctx.on.toordinal(), {}
-        return Page([self.item(state, i, a, self.clock(state, a, on, memo), ctx) for i, a in page.items], page.total)
+        found.sort()  # positions are unique: the event ids and anchors are never compared
+        page, memo = ctx.window(found), {}
+        items = [self.item(state, i, a, self.clock(state, a, ctx, memo), ctx) for _, _, i, a in page.items]
+        return Page(items, page.total)
 
 
 class StalledApprovals(ApprovalsWithoutPurchases):
@@ -252,10 +320,10 @@ class StalledApprovals(ApprovalsWithoutPurchases):
     def answer(self, state: State, ctx: QueryContext) -> Page:
         threshold, on, memo = ctx.params["threshold_days"], ctx.on.toordinal(), {}
         stalled = []
-        for event_id, anchor in self.anchors(state, ctx):
+        for _, _, event_id, anchor in self.anchors(state, ctx):
             if on - anchor[START] <= threshold:  # cannot have waited longer: skip the clock
                 continue
-            clock = self.clock(state, anchor, on, memo)
+            clock = self.clock(state, anchor, ctx, memo)
             waited = clock.days_without_purchase(anchor, on) if clock.status == "waiting" else None
             if waited is not None and waited > threshold:
                 stalled.append((-waited, anchor[POSITION], event_id, anchor, clock))

@@ -215,3 +215,32 @@ def test_every_answer_says_what_it_was_computed_from(store, engine):
 
     assert (live.on, live.as_of, live.position, live.head_hash) == ("2026-06-08", None, head.position, head.hash)
     assert (as_of.position, as_of.head_hash, as_of.result) == (0, "0" * 64, [])
+
+
+def test_as_of_answers_count_what_was_recorded_and_not_yet_retracted_then(store, engine):
+    """Answers as of each position read the live state (nothing replayed): each one counts
+    the purchases and deliveries recorded by then, less those retracted by then, and shows
+    an approval and a suspension only between their recording and their retraction."""
+    store.append("p", [approved("2025-12-08", n=1)])  # 1
+    store.append("m", [purchase("2026-02-10", policy_id=H200, n=2)])  # 2
+    store.append("m", [delivered("2026-01-05", policy_id=H200, n=3)])  # 3: an earlier day, recorded later
+    store.append("m", [purchase("2026-03-01", policy_id=H200, n=4)])  # 4
+    store.append("p", [status_change("PolicySuspended", "2026-04-01", n=5)])  # 5
+    store.append("corrections", [retracted(eid(2), n=6)])  # 6
+    store.append("corrections", [retracted(eid(5), n=7)])  # 7
+    store.append("corrections", [retracted(eid(1), n=8)])  # 8
+    engine.catch_up()
+
+    def seen(position: int) -> tuple:
+        [item] = result(engine, AWP, JUNE_8, at_position=position)
+        return item["status"], item["first_purchase_on"], item["purchases"], item["deliveries"]
+
+    assert seen(1) == ("waiting", None, 0, 0)
+    assert seen(2) == ("purchased", "2026-02-10", 1, 0)
+    assert seen(3) == ("purchased", "2026-01-05", 1, 1)
+    assert seen(4) == ("purchased", "2026-01-05", 2, 1)
+    assert seen(5) == ("suspended", "2026-01-05", 2, 1)
+    assert seen(6) == ("suspended", "2026-01-05", 1, 1)
+    assert seen(7) == ("purchased", "2026-01-05", 1, 1)
+    assert result(engine, AWP, JUNE_8, at_position=8) == []
+    assert result(engine, AWP, JUNE_8) == []
