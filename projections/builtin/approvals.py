@@ -53,8 +53,14 @@ def purchase_keys(data: dict[str, Any]) -> list[str]:
     if data.get("policy_id"):
         return ["purchases:policy:" + data["policy_id"]]
     if data.get("buyer_jurisdiction"):
-        return [f"purchases:subject:{norm(data['subject'])}|{norm(data['buyer_jurisdiction'])}"]
+        return [subject_key(data["subject"], data["buyer_jurisdiction"])]
     return []
+
+
+@functools.lru_cache(maxsize=65536)
+def subject_key(subject: str, jurisdiction: str) -> str:
+    """The match key of a subject bought in (or sold to) a jurisdiction (pairs repeat a lot)."""
+    return f"purchases:subject:{norm(subject)}|{norm(jurisdiction)}"
 
 
 @functools.lru_cache(maxsize=65536)
@@ -272,7 +278,7 @@ class ApprovalsWithoutPurchases(StateProjection):
     def _match_keys(policy_id: str | None, subject: str | None, counterparty: str | None) -> tuple[str, ...]:
         keys = ["purchases:policy:" + policy_id] if policy_id else []
         if subject and counterparty:
-            keys.append(f"purchases:subject:{norm(subject)}|{norm(counterparty)}")
+            keys.append(subject_key(subject, counterparty))
         return tuple(keys)
 
     def item(self, state: State, event_id: str, anchor: list[Any], clock: Clock, ctx: QueryContext) -> dict[str, Any]:
