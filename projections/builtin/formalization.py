@@ -29,12 +29,15 @@ its effective_on, which is reported alongside), between period starts, floored a
 dated "2026-01" implementing an approval of 2026-01-13 gives 0, not -12). LicenseDenied
 formalises nothing.
 
-State: one key per policy, `policy:<policy_id>` → [anchors, formalisers], where an anchor is
-[event_id, type (index in ANCHORS), position, occurred_at, subject, jurisdiction, implements]
-and a formaliser [event_id, type (index in FORMALISERS), position, occurred_at, implements,
-citation, effective_on]; formalisers are kept in occurred order (then position). A date that is
-a plain day (`YYYY-MM-DD`: occurred_at, effective_on) is stored as its day ordinal. Days are
-computed at query time; the answer builds the items of the page only (unless `state` filters).
+State: one key per policy, `policy:<policy_id>` → [anchors, formalisers naming nothing,
+formalisers naming what they implement]. An anchor is the list [event_id, type (index in
+ANCHORS), position, occurred_at, subject, jurisdiction, implements]; a formaliser is one string
+`<occurred_at>,<position>,<type index>,<event_id>,<implements>,<effective_on>[,<citation>]` (an
+empty field for a missing implements or effective_on, no `,<citation>` without a citation;
+the free text last, so its commas are its own), the ones naming nothing kept in occurred order
+(then position). An anchor's plain-day occurred_at (`YYYY-MM-DD`) is stored as its day
+ordinal. Days are computed at query time; the answer builds the items of the page only (unless
+`state` filters), and reads the formalisers of the page's policies only.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from __future__ import annotations
 import functools
 from bisect import bisect_left, insort
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 from events import RecordedEvent
 from events.timefmt import occurred_sort_key, occurred_start
@@ -57,11 +60,47 @@ POLICY = "policy:"
 CODE = {t: i for names in (ANCHORS, FORMALISERS) for i, t in enumerate(names)}  # a type's index in its tuple
 
 # anchor: [event_id, type, position, occurred_at, subject, jurisdiction, implements]
-# formal: [event_id, type, position, occurred_at, implements, citation, effective_on]
 ID, TYPE, POS, OCC = 0, 1, 2, 3
 A_SUBJECT, A_JURISDICTION, A_IMPLEMENTS = 4, 5, 6
-F_IMPLEMENTS, F_CITATION, F_EFFECTIVE = 4, 5, 6
+PLAIN, LINKING = 1, 2  # the formalisers naming nothing, and those naming what they implement
 Day = int | str  # a stored date: a day ordinal, or the text of any other precision
+
+
+class Formaliser(NamedTuple):
+    """A formaliser read from its stored string."""
+
+    occurred_at: str
+    position: int
+    type: int
+    event_id: str
+    implements: str | None
+    effective_on: str | None
+    citation: str | None
+
+
+def pack(f: Formaliser) -> str:
+    """The stored string of a formaliser (see the module's docstring)."""
+    text = f"{f.occurred_at},{f.position},{f.type},{f.event_id},{f.implements or ''},{f.effective_on or ''}"
+    return text if f.citation is None else f"{text},{f.citation}"
+
+
+def unpack(text: str) -> Formaliser:
+    occurred_at, position, code, event_id, implements, effective_on, *citation = text.split(",", 6)
+    return Formaliser(
+        occurred_at,
+        int(position),
+        int(code),
+        event_id,
+        implements or None,
+        effective_on or None,
+        citation[0] if citation else None,
+    )
+
+
+def formal_rank(text: str) -> tuple[str, int]:
+    """Occurred order, then log position, of a stored formaliser."""
+    occurred_at, position, _ = text.split(",", 2)
+    return sort_key(occurred_at), int(position)
 
 
 def follows(later: str, earlier: str) -> bool:
@@ -83,9 +122,9 @@ def matches(value: str | None, wanted: str) -> bool:
 
 
 @functools.lru_cache(maxsize=65536)
-def pack_day(text: str | None) -> Day | None:
+def pack_day(text: str) -> Day:
     """A plain day's ordinal, else the text itself (dates repeat a lot)."""
-    if text is not None and len(text) == 10:
+    if len(text) == 10:
         try:
             day = date.fromisoformat(text)
         except ValueError:
@@ -113,16 +152,16 @@ def sort_key(value: Day) -> str:
     return occurred_sort_key(date.fromordinal(value).isoformat() if isinstance(value, int) else value)
 
 
-def rank(entry: list[Any]) -> tuple[str, int]:
-    """Occurred order, then log position."""
-    return sort_key(entry[OCC]), entry[POS]
+def rank(anchor: list[Any]) -> tuple[str, int]:
+    """Occurred order, then log position, of an anchor."""
+    return sort_key(anchor[OCC]), anchor[POS]
 
 
 class FormalizationLag(StateProjection):
     """One item per announcement or approval: days to its rule or licence, or days waiting."""
 
     name = "formalization-lag"
-    logic_version = 2
+    logic_version = 3
     handles = frozenset(ANCHORS + FORMALISERS)
     description = "Days from each announcement or approval to the rule or licence implementing it, or days waiting."
     params = {
@@ -136,35 +175,37 @@ class FormalizationLag(StateProjection):
     def apply(self, state: State, event: RecordedEvent) -> None:
         data = event.data
         key = POLICY + data["policy_id"]
-        value = state.data.get(key) or [[], []]
-        occurred = pack_day(event.occurred_at)
+        value = state.data.get(key) or [[], [], []]
         if event.type in ANCHORS:
             value[0].append(
                 [
                     event.id,
                     CODE[event.type],
                     event.position,
-                    occurred,
+                    pack_day(event.occurred_at),
                     data["subject"],
                     data["jurisdiction"],
                     data.get("implements"),
                 ]
             )
         else:
-            entry = [
-                event.id,
-                CODE[event.type],
-                event.position,
-                occurred,
-                data.get("implements"),
-                data.get("citation"),
-                pack_day(data.get("effective_on")),
-            ]
-            formals = value[1]
-            if not formals or rank(formals[-1]) <= rank(entry):  # mostly logged in occurred order
-                formals.append(entry)
+            implements = data.get("implements")
+            text = pack(
+                Formaliser(
+                    event.occurred_at,
+                    event.position,
+                    CODE[event.type],
+                    event.id,
+                    implements,
+                    data.get("effective_on"),
+                    data.get("citation"),
+                )
+            )
+            formals = value[LINKING if implements else PLAIN]
+            if not formals or formal_rank(formals[-1]) <= formal_rank(text):  # mostly logged in occurred order
+                formals.append(text)
             else:
-                insort(formals, entry, key=rank)
+                insort(formals, text, key=formal_rank)
         state.put(key, value)
 
     def unapply(self, state: State, event: RecordedEvent) -> None:
@@ -172,12 +213,13 @@ class FormalizationLag(StateProjection):
         value = state.data.get(key)
         if value is None:
             return
-        entries = value[0 if event.type in ANCHORS else 1]
-        for i, entry in enumerate(entries):
-            if entry[ID] == event.id:
-                del entries[i]
-                break
-        if value[0] or value[1]:
+        if event.type in ANCHORS:
+            value[0] = [a for a in value[0] if a[ID] != event.id]
+        else:
+            mark = f",{event.id},"  # ids are UUIDs: only the event_id field can hold it so
+            value[PLAIN] = [f for f in value[PLAIN] if mark not in f or unpack(f).event_id != event.id]
+            value[LINKING] = [f for f in value[LINKING] if mark not in f or unpack(f).event_id != event.id]
+        if any(value):
             state.put(key, value)
         else:
             state.delete(key)
@@ -224,10 +266,10 @@ class Formalisers:
 
     def __init__(self, data: dict[str, Any], today: int) -> None:
         self.data, self.today = data, today
-        self._by_policy: dict[str, tuple[list[list[Any]], list[str], list[int]]] = {}
-        self._implemented: dict[str, list[Any]] | None = None
+        self._by_policy: dict[str, tuple[list[str], list[str], list[int]]] = {}
+        self._implemented: dict[str, Formaliser] | None = None
 
-    def first(self, key: str, anchor: list[Any]) -> tuple[list[Any], str] | None:
+    def first(self, key: str, anchor: list[Any]) -> tuple[Formaliser, str] | None:
         """(formaliser, matched_by) of `anchor` (of the policy under `key`), or None."""
         if self._implemented is None:
             self._implemented = self._follow_links()
@@ -235,78 +277,85 @@ class Formalisers:
         named = self._by_policy_id(key, anchor)
         if linked is None:
             return None if named is None else (named, "policy_id")
-        if named is not None and rank(named) < rank(linked):
+        if named is not None and (sort_key(named.occurred_at), named.position) < (
+            sort_key(linked.occurred_at),
+            linked.position,
+        ):
             return named, "policy_id"
         return linked, "implements"
 
-    def _follow_links(self) -> dict[str, list[Any]]:
-        """anchor id → its earliest formaliser (occurred by the day) through `implements`."""
+    def _follow_links(self) -> dict[str, Formaliser]:
+        """anchor id → its earliest formaliser (occurred by the day) through `implements`.
+        A formaliser naming nothing ends a chain as a missing or retracted event does."""
         anchor_link: dict[str, str | None] = {}
         formal_link: dict[str, str | None] = {}
-        linking: list[list[Any]] = []
+        linking: list[Formaliser] = []
         for key, value in self.data.items():
             if not key.startswith(POLICY):
                 continue
-            anchors, formals = value
-            for a in anchors:
+            for a in value[0]:
                 anchor_link[a[ID]] = a[A_IMPLEMENTS]
-            for f in formals:
-                formal_link[f[ID]] = f[F_IMPLEMENTS]
-                if f[F_IMPLEMENTS] and start_ordinal(f[OCC]) <= self.today:
+            for text in value[LINKING]:
+                f = unpack(text)
+                formal_link[f.event_id] = f.implements
+                if start_ordinal(f.occurred_at) <= self.today:
                     linking.append(f)
-        best: dict[str, list[Any]] = {}
+        best: dict[str, Formaliser] = {}
         for f in linking:
-            ref: str | None = f[F_IMPLEMENTS]
+            ref: str | None = f.implements
             seen: set[str] = set()
-            while ref and ref not in seen:  # a missing or retracted event ends the chain
+            while ref and ref not in seen:
                 seen.add(ref)
                 if ref in anchor_link:
-                    if ref not in best or rank(f) < rank(best[ref]):
+                    if ref not in best or (sort_key(f.occurred_at), f.position) < (
+                        sort_key(best[ref].occurred_at),
+                        best[ref].position,
+                    ):
                         best[ref] = f
                     ref = anchor_link[ref]
-                elif ref in formal_link:
-                    ref = formal_link[ref]
                 else:
-                    break
+                    ref = formal_link.get(ref)
         return best
 
-    def _by_policy_id(self, key: str, anchor: list[Any]) -> list[Any] | None:
+    def _by_policy_id(self, key: str, anchor: list[Any]) -> Formaliser | None:
         """The earliest formaliser of the policy naming nothing that `follows` the anchor: the
         first whose sort key is a proper prefix of the anchor's (a coarser period holding its
         start; the shorter, the earlier), else the first at or after it."""
         found = self._by_policy.get(key)
         if found is None:
-            formals = [
-                f for f in self.data[key][1] if not f[F_IMPLEMENTS] and start_ordinal(f[OCC]) <= self.today
-            ]  # still in occurred order
-            sort_keys = [sort_key(f[OCC]) for f in formals]
-            found = self._by_policy[key] = (formals, sort_keys, sorted({len(k) for k in sort_keys}))
-        formals, sort_keys, lengths = found
+            texts, sort_keys = [], []
+            for text in self.data[key][PLAIN]:  # in occurred order
+                occurred_at = text[: text.index(",")]
+                if start_ordinal(occurred_at) <= self.today:
+                    texts.append(text)
+                    sort_keys.append(sort_key(occurred_at))
+            found = self._by_policy[key] = (texts, sort_keys, sorted({len(k) for k in sort_keys}))
+        texts, sort_keys, lengths = found
         at = sort_key(anchor[OCC])
         for length in lengths:
             if length >= len(at):
                 break
             i = bisect_left(sort_keys, at[:length])
             if i < len(sort_keys) and sort_keys[i] == at[:length]:
-                return formals[i]
+                return unpack(texts[i])
         i = bisect_left(sort_keys, at)
-        return formals[i] if i < len(formals) else None
+        return unpack(texts[i]) if i < len(texts) else None
 
 
-def lag_item(policy_id: str, a: list[Any], found: tuple[list[Any], str] | None, today: int) -> dict[str, Any]:
+def lag_item(policy_id: str, a: list[Any], found: tuple[Formaliser, str] | None, today: int) -> dict[str, Any]:
     formalized_by = None
     lag = None
     if found is not None:
         f, via = found
         formalized_by = {
-            "event_id": f[ID],
-            "type": FORMALISERS[f[TYPE]],
-            "occurred_at": day_text(f[OCC]),
-            "effective_on": day_text(f[F_EFFECTIVE]),
-            "citation": f[F_CITATION],
+            "event_id": f.event_id,
+            "type": FORMALISERS[f.type],
+            "occurred_at": f.occurred_at,
+            "effective_on": f.effective_on,
+            "citation": f.citation,
             "matched_by": via,
         }
-        lag = max(0, start_ordinal(f[OCC]) - start_ordinal(a[OCC]))
+        lag = max(0, start_ordinal(f.occurred_at) - start_ordinal(a[OCC]))
     return {
         "event_id": a[ID],
         "type": ANCHORS[a[TYPE]],

@@ -7,7 +7,7 @@ log position) → then these counts. Expected values are written out, never comp
 from __future__ import annotations
 
 import pytest
-from paging_helpers import assert_pages_make_the_whole
+from page_checks import assert_pages_make_the_whole
 from projection_helpers import Timeline as Log
 
 from projections.builtin.activity import Activity

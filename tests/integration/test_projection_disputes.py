@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from paging_helpers import assert_pages_make_the_whole
+from page_checks import assert_pages_make_the_whole
 from projection_helpers import Timeline as Log
 
 from projections.base import QueryContext, State

@@ -8,7 +8,7 @@ position) → then this answer. Expected day counts are written out, never compu
 from __future__ import annotations
 
 import pytest
-from paging_helpers import assert_pages_make_the_whole
+from page_checks import assert_pages_make_the_whole
 from projection_helpers import Timeline
 
 from projections.builtin.formalization import FormalizationLag
@@ -204,3 +204,24 @@ def test_a_licence_naming_nothing_does_not_formalise_an_earlier_day_of_another_p
     after = tl.licence("2026-03-12T00:00:00Z", "p9")
     names = {"a": a, "other": other, "before": before, "after": after}
     assert lags(tl.answer("2026-06-30"), names) == [("other", None, None, 121), ("a", "after", 2, None)]
+
+
+def test_a_citation_keeps_its_commas_and_a_retracted_formaliser_naming_nothing_stops_matching(tl):
+    a = tl.announced("2026-01-02", "p9")
+    rule = tl.rule("2026-01-20", "p9", citation="91 FR 1684, 1690, corrected", effective_on="2026-02-01")
+    licence = tl.licence("2026-01-10", "p9")
+    [item] = tl.answer("2026-06-30")
+    assert (item["formalized_by"]["event_id"], item["lag_days"]) == (licence, 8)
+    before = tl.retract(licence)
+    [item] = tl.answer("2026-06-30")
+    assert item["formalized_by"] == {
+        "event_id": rule,
+        "type": "RulePublished",
+        "occurred_at": "2026-01-20",
+        "effective_on": "2026-02-01",
+        "citation": "91 FR 1684, 1690, corrected",
+        "matched_by": "policy_id",
+    }
+    assert item["lag_days"] == 18 and item["event_id"] == a
+    assert tl.answer("2026-06-30", at_position=before)[0]["formalized_by"]["event_id"] == licence
+    tl.assert_rebuild_gives_the_same_answer("2026-06-30")
