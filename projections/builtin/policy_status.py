@@ -115,28 +115,19 @@ class PolicyStatus(StateProjection):
     def apply(self, state: State, event: RecordedEvent) -> None:
         data, kind = event.data, event.type
         key = PREFIX + data["policy_id"]
-        value = state.get(key)
-        if value is None:
-            value = [{}, []]
-        texts, entries = value
+        value = state.get(key) or [{}, []]
+        texts = value[0]
         summary_field, reason_field = TEXT_FIELDS[kind]
         get = data.get
-        entry = (
+        add_ranked(
+            state, key, value, event.occurred_at,
             f"{CODE[kind]}{event.occurred_at},{event.position},{text_ref(texts, get(summary_field))},"
             f"{text_ref(texts, get(reason_field))},{text_ref(texts, get('subject'))},"
-            f"{text_ref(texts, get('jurisdiction'))},{text_ref(texts, get('counterparty'))},{event.id}"
-        )
-        insert_ranked(entries, entry, event.occurred_at)
-        state.put(key, value)
+            f"{text_ref(texts, get('jurisdiction'))},{text_ref(texts, get('counterparty'))},{event.id}",
+        )  # fmt: skip
 
     def unapply(self, state: State, event: RecordedEvent) -> None:
-        key = PREFIX + event.data["policy_id"]
-        texts, entries = state.get(key) or ({}, [])
-        remaining = [e for e in entries if e.split(SEP, ID)[ID] != event.id]
-        if remaining:
-            state.put(key, list(prune_texts(texts, remaining, REFS, ID)))
-        else:
-            state.delete(key)
+        remove_packed(state, PREFIX + event.data["policy_id"], event.id, REFS, ID)
 
     def answer(self, state: State, ctx: QueryContext) -> Page:
         only_policy = ctx.params["policy_id"]
@@ -175,6 +166,18 @@ def text_ref(texts: dict[str, int], text: str | None) -> int | str:
     return number
 
 
+def remove_packed(state: State, key: str, event_id: str, refs: tuple[int, ...], last: int) -> None:
+    """Remove an event's packed entry from the [texts, entries] under `key`, with the texts
+    only it named; the key goes once empty (`refs`: the fields that number texts in an entry
+    split at SEP, whose field `last` is the event id)."""
+    texts, entries = state.get(key) or ({}, [])
+    remaining = [e for e in entries if e.split(SEP, last)[last] != event_id]
+    if remaining:
+        state.put(key, list(prune_texts(texts, remaining, refs, last)))
+    else:
+        state.delete(key)
+
+
 def prune_texts(
     texts: dict[str, int], entries: list[str], refs: tuple[int, ...], maxsplit: int
 ) -> tuple[dict[str, int], list[str]]:
@@ -199,15 +202,19 @@ def entry_rank(entry: str) -> tuple[str, int]:
     return occurred_sort_key(head[1:]), int(position)
 
 
-def insert_ranked(entries: list[str], entry: str, occurred_at: str) -> None:
-    """Insert the packed entry of the latest event applied (the greatest position so far),
-    which occurred at `occurred_at`, in (occurred order, position) order; most go last."""
+def add_ranked(state: State, key: str, value: list[Any], occurred_at: str, entry: str) -> None:
+    """Store [texts, entries] under `key` with the packed entry of the latest event applied
+    (the greatest position so far), which occurred at `occurred_at`, inserted in (occurred
+    order, position) order; most go last."""
+    entries = value[1]
     if entries:
         last = entries[-1]
         if occurred_sort_key(occurred_at) < occurred_sort_key(last[1 : last.index(SEP)]):
             entries.insert(bisect_right(entries, entry_rank(entry), key=entry_rank), entry)
+            state.put(key, value)
             return
     entries.append(entry)
+    state.put(key, value)
 
 
 def occurred_cutoff(on: date) -> str:

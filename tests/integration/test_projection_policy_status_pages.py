@@ -8,9 +8,9 @@ position) → then the concatenation of the pages is the whole answer.
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 
 import pytest
+from paging_helpers import pages
 from projection_helpers import Timeline
 
 from projections.builtin.policy_status import PolicyStatus
@@ -26,20 +26,6 @@ def tl(store, clock) -> Timeline:
         if n % 3 == 0:
             tl.add("PolicySuspended", "2026-04-01", policy_id=policy, reason="review")
     return tl
-
-
-def pages(tl: Timeline, on: str, size: int, at_position: int | None = None, **params: str) -> list[Any]:
-    """Every page of `size` items, asked one after the other until `next_offset` is null."""
-    tl.engine.catch_up()
-    items, offset = [], 0
-    while offset is not None:
-        answer = tl.engine.query(
-            tl.name, on=date.fromisoformat(on), at_position=at_position, params=params, offset=offset, limit=size
-        )
-        assert len(answer.result) <= size
-        items += answer.result
-        offset = answer.page["next_offset"]
-    return items
 
 
 @pytest.mark.parametrize("size", [1, 2, 3, 7, 100])
