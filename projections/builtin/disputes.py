@@ -3,8 +3,10 @@
 State (a `StateProjection`):
 - `dispute:<dispute id>`: each `ReportDisputed` with what it disputes (the claim's type, title,
   occurred_at, stream and subject, copied when the dispute is read: the log never changes), as
-  the list `DISPUTE_FIELDS`; the short texts that repeat from dispute to dispute (who disputes,
-  dates, the claim's type, stream and subject) are numbers into the `strings:` table;
+  [packed, claim title] where packed is the string `<occurred_at#>,<position>,<by#>,<claim_id>,
+  <claim_position>,<claim_type#>,<claim_occurred_at#>,<claim_stream#>,<claim_subject#>,<summary>`
+  (an empty field for null; the summary, free text, last). `#` marks the short texts that
+  repeat from dispute to dispute, stored as numbers into the `strings:` table;
 - `strings:`: {text: number} of those texts, numbered in the order first seen (it only grows:
   a retraction leaves its texts in it, so a replay from any snapshot builds the same table);
 - `gone:<event id>`: the position of the first retraction of any event (a claim, or a dispute).
@@ -37,20 +39,18 @@ DISPUTE = "dispute:"
 GONE = "gone:"
 STRINGS = "strings:"
 
-#: a dispute's list; (s) marks a number into the `strings:` table (null stays null)
-DISPUTE_FIELDS = (
-    "position", "by (s)", "summary", "occurred_at (s)", "claim_id", "claim_position", "claim_type (s)",
-    "claim_title", "claim_occurred_at (s)", "claim_stream (s)", "claim_subject (s)",
+#: the fields of a dispute's packed string; (s) marks a number into the `strings:` table
+PACKED_FIELDS = (
+    "occurred_at (s)", "position", "by (s)", "claim_id", "claim_position", "claim_type (s)",
+    "claim_occurred_at (s)", "claim_stream (s)", "claim_subject (s)", "summary",
 )  # fmt: skip
-POS, BY, SUMMARY, OCC, CLAIM, C_POS, C_TYPE, C_TITLE, C_OCC, C_STREAM, C_SUBJECT = range(11)
-NUMBERED = (BY, OCC, C_TYPE, C_OCC, C_STREAM, C_SUBJECT)
 
 
 class DisputedClaims(StateProjection):
     """Open disputes (neither the dispute nor its claim retracted) and their age at `on`."""
 
     name = "disputed-claims"
-    logic_version = 2
+    logic_version = 3
     handles = frozenset({"ReportDisputed"})
     description = "Open disputes of recorded claims, oldest first, with the claim and the days each has been open."
     params = {
@@ -90,28 +90,22 @@ class DisputedClaims(StateProjection):
         if table is None:
             table = {}
         size = len(table)
+        fields: list[Any] = [number(table, event.occurred_at), event.position, number(table, data["by"])]
+        fields.append(data["event_id"])
+        title = None
         if claim is None:
-            details: list[Any] = [None, None, None, None, None, None]
+            fields += ["", "", "", "", ""]
         else:
-            details = [
+            title, subject = title_of(claim.type, claim.data), facets(claim.data)[0]
+            fields += [
                 claim.position,
                 number(table, claim.type),
-                title_of(claim.type, claim.data),
                 number(table, claim.occurred_at),
                 number(table, claim.stream),
-                number(table, facets(claim.data)[0]),
+                "" if subject is None else number(table, subject),
             ]
-        state.put(
-            DISPUTE + event.id,
-            [
-                event.position,
-                number(table, data["by"]),
-                data["summary"],
-                number(table, event.occurred_at),
-                data["event_id"],
-                *details,
-            ],
-        )
+        fields.append(data["summary"])
+        state.put(DISPUTE + event.id, [",".join(map(str, fields)), title])
         if len(table) != size:
             state.put(STRINGS, table)
 
@@ -120,38 +114,36 @@ class DisputedClaims(StateProjection):
         data = state.data
         texts = list(data.get(STRINGS, {}))
         today = ctx.on.toordinal()
-        ages: dict[int, int] = {}  # occurred_at number → age in days on `on`
-        by_ok: dict[int, bool] = {}  # party number → whether it is the one asked for
-        keys: dict[int, str] = {}  # occurred_at number → sort key
+        ages: dict[str, int] = {}  # occurred_at number → age in days on `on`
+        by_ok: dict[str, bool] = {}  # party number → whether it is the one asked for
+        keys: dict[str, str] = {}  # occurred_at number → sort key
         chosen: list[tuple[str, int, str, int]] = []  # (sort key, position, dispute key, age)
         for key, d in data.items():
             if not key.startswith(DISPUTE):
                 continue
-            occ = d[OCC]
+            occ, position, party, claim_id, _ = d[0].split(",", 4)
             age = ages.get(occ)
             if age is None:
-                age = ages[occ] = today - occurred_start(texts[occ]).toordinal()
-            if age < 0 or age < min_age or GONE + d[CLAIM] in data:
+                age = ages[occ] = today - occurred_start(texts[int(occ)]).toordinal()
+            if age < 0 or age < min_age or GONE + claim_id in data:
                 continue
             if by:
-                ok = by_ok.get(d[BY])
+                ok = by_ok.get(party)
                 if ok is None:
-                    ok = by_ok[d[BY]] = norm(texts[d[BY]]) == by
+                    ok = by_ok[party] = norm(texts[int(party)]) == by
                 if not ok:
                     continue
             sort_key = keys.get(occ)
             if sort_key is None:
-                sort_key = keys[occ] = occurred_sort_key(texts[occ])
-            chosen.append((sort_key, d[POS], key, age))
+                sort_key = keys[occ] = occurred_sort_key(texts[int(occ)])
+            chosen.append((sort_key, int(position), key, age))
         chosen.sort()
         end = None if ctx.limit is None else ctx.offset + ctx.limit
         return Page([item(key, data[key], age, texts) for _, _, key, age in chosen[ctx.offset : end]], len(chosen))
 
 
-def number(table: dict[str, int], text: str | None) -> int | None:
-    """The number of a text in the `strings:` table, numbering it if new (null stays null)."""
-    if text is None:
-        return None
+def number(table: dict[str, int], text: str) -> int:
+    """The number of a text in the `strings:` table, numbering it if new."""
     n = table.get(text)
     if n is None:
         n = table[text] = len(table)
@@ -159,23 +151,24 @@ def number(table: dict[str, int], text: str | None) -> int | None:
 
 
 def item(key: str, d: list[Any], age: int, texts: list[str]) -> dict[str, Any]:
-    """The answer's item for a dispute's stored list."""
+    """The answer's item for a dispute's stored value."""
+    occ, position, party, claim_id, claim_position, claim_type, claim_occ, stream, subject, summary = d[0].split(",", 9)
 
-    def text(n: int | None) -> str | None:
-        return None if n is None else texts[n]
+    def text(n: str) -> str | None:
+        return texts[int(n)] if n else None
 
     return {
         "dispute_id": key[len(DISPUTE) :],
-        "position": d[POS],
-        "by": texts[d[BY]],
-        "summary": d[SUMMARY],
-        "occurred_at": texts[d[OCC]],
+        "position": int(position),
+        "by": texts[int(party)],
+        "summary": summary,
+        "occurred_at": texts[int(occ)],
         "age_days": age,
-        "claim_id": d[CLAIM],
-        "claim_position": d[C_POS],
-        "claim_type": text(d[C_TYPE]),
-        "claim_title": d[C_TITLE],
-        "claim_occurred_at": text(d[C_OCC]),
-        "claim_stream": text(d[C_STREAM]),
-        "claim_subject": text(d[C_SUBJECT]),
+        "claim_id": claim_id,
+        "claim_position": int(claim_position) if claim_position else None,
+        "claim_type": text(claim_type),
+        "claim_title": d[1],
+        "claim_occurred_at": text(claim_occ),
+        "claim_stream": text(stream),
+        "claim_subject": text(subject),
     }

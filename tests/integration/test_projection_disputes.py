@@ -150,3 +150,16 @@ def test_a_dispute_without_its_claim_in_the_log_lists_no_claim_details(log, ids)
             "claim_subject": None,
         }
     ]
+
+
+def test_a_summary_and_a_party_keep_their_commas(log):
+    claim = log.add("StatementIssued", "2026-02-01", speaker="S", organisation="MOFCOM, China", summary="x")
+    dispute = log.add("ReportDisputed", "2026-02-02", event_id=claim, by="Reuters, London", summary="No, never, 0")
+    [item] = log.answer("2026-02-03")
+    assert (item["dispute_id"], item["by"], item["summary"], item["claim_subject"]) == (
+        dispute,
+        "Reuters, London",
+        "No, never, 0",
+        None,
+    )
+    assert item["claim_title"] == "StatementIssued: x (MOFCOM, China)"
