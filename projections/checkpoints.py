@@ -54,12 +54,13 @@ class Checkpoint:
     rebuild_done: int | None
     rebuild_total: int | None
     rebuild_started_at: str | None
+    rebuild_progress_at: str | None
 
 
 def read_checkpoint(conn: sqlite3.Connection, name: str) -> Checkpoint | None:
     row = conn.execute(
         "SELECT name, logic_version, generation, position, updated_at, last_refresh_at, last_error,"
-        " rebuild_generation, rebuild_done, rebuild_total, rebuild_started_at"
+        " rebuild_generation, rebuild_done, rebuild_total, rebuild_started_at, rebuild_progress_at"
         " FROM projection_checkpoints WHERE name = ?",
         (name,),
     ).fetchone()
@@ -202,13 +203,13 @@ def check_unmoved(conn: sqlite3.Connection, name: str, generation: int, position
         raise CheckpointMovedError(f"projection {name!r} was advanced by another process; retry")
 
 
-def count_rebuilt(conn: sqlite3.Connection, name: str, generation: int, count: int) -> None:
-    """Count a rebuild batch as done. Raises CheckpointMovedError if a newer rebuild has taken
-    over this one."""
+def count_rebuilt(conn: sqlite3.Connection, name: str, generation: int, count: int, now: str) -> None:
+    """Count a rebuild batch as done (at `now`). Raises CheckpointMovedError if a newer rebuild
+    has taken over this one."""
     updated = conn.execute(
-        "UPDATE projection_checkpoints SET rebuild_done = coalesce(rebuild_done, 0) + ?"
+        "UPDATE projection_checkpoints SET rebuild_done = coalesce(rebuild_done, 0) + ?, rebuild_progress_at = ?"
         " WHERE name = ? AND rebuild_generation = ?",
-        (count, name, generation),
+        (count, now, name, generation),
     ).rowcount
     if not updated:
         raise CheckpointMovedError(f"a newer rebuild of projection {name!r} started; this one stops")
@@ -226,8 +227,8 @@ def advance(conn: sqlite3.Connection, name: str, position: int, now: str) -> Non
 def start_rebuild(conn: sqlite3.Connection, name: str, generation: int, total: int, now: str) -> None:
     conn.execute(
         "UPDATE projection_checkpoints SET rebuild_generation = ?, rebuild_done = 0, rebuild_total = ?,"
-        " rebuild_started_at = ? WHERE name = ?",
-        (generation, total, now, name),
+        " rebuild_started_at = ?, rebuild_progress_at = ? WHERE name = ?",
+        (generation, total, now, now, name),
     )
 
 
@@ -239,6 +240,7 @@ def swap_in(conn: sqlite3.Connection, proj: Projection, generation: int, positio
     conn.execute(
         "UPDATE projection_checkpoints SET generation = ?, position = ?, logic_version = ?,"
         " rebuild_generation = NULL, rebuild_done = NULL, rebuild_total = NULL, rebuild_started_at = NULL,"
+        " rebuild_progress_at = NULL,"
         " updated_at = ?, last_refresh_at = ?, last_error = NULL WHERE name = ?",
         (generation, position, proj.logic_version, now, now, proj.name),
     )
@@ -251,7 +253,8 @@ def abandon_rebuild(conn: sqlite3.Connection, proj: Projection, generation: int)
     """Forget a failed rebuild: its progress (unless a newer rebuild owns it) and its generation."""
     conn.execute(
         "UPDATE projection_checkpoints SET rebuild_generation = NULL, rebuild_done = NULL,"
-        " rebuild_total = NULL, rebuild_started_at = NULL WHERE name = ? AND rebuild_generation = ?",
+        " rebuild_total = NULL, rebuild_started_at = NULL, rebuild_progress_at = NULL"
+        " WHERE name = ? AND rebuild_generation = ?",
         (proj.name, generation),
     )
     cp = read_checkpoint(conn, proj.name)

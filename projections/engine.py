@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from events import Clock, RecordedEvent, SQLiteEventStore, SystemClock
@@ -80,6 +80,17 @@ class Answer:
             "result": self.result,
             "page": self.page,
         }
+
+
+#: a rebuild counts a batch every second or so; one silent this long was killed (its shadow
+#: generation is dropped by the next rebuild)
+REBUILD_SILENCE = timedelta(minutes=2)
+
+
+def rebuild_abandoned(cp: Checkpoint, now: datetime) -> bool:
+    """Whether the rebuild a checkpoint records has made no progress for REBUILD_SILENCE."""
+    last = cp.rebuild_progress_at or cp.rebuild_started_at
+    return last is None or now - parse_instant(last) > REBUILD_SILENCE
 
 
 class ProjectionEngine:
@@ -291,7 +302,7 @@ class ProjectionEngine:
                 if live:
                     check_unmoved(conn, proj.name, generation, position)
                 else:
-                    count_rebuilt(conn, proj.name, generation, len(batch))
+                    count_rebuilt(conn, proj.name, generation, len(batch), self._now())
                 if isinstance(proj, TableProjection):
                     try:
                         proj.write(conn, prefix, batch, self.store.get)
@@ -610,10 +621,12 @@ class ProjectionEngine:
     def status(self) -> list[dict[str, Any]]:
         """Every projection: logic version, checkpoint, lag, last refresh, status, progress."""
         head = self.store.digest().position
+        now = self.clock.now()
         out = []
         for name in self.names():
             proj, cp = self._projections[name], self.checkpoint(name)
-            if cp.rebuild_generation is not None:
+            abandoned = cp.rebuild_generation is not None and rebuild_abandoned(cp, now)
+            if cp.rebuild_generation is not None and not abandoned:
                 status = "rebuilding"
             elif cp.last_error:
                 status = "failed"
@@ -634,7 +647,13 @@ class ProjectionEngine:
                     "last_error": cp.last_error,
                     "rebuild": None
                     if cp.rebuild_generation is None
-                    else {"done": cp.rebuild_done, "total": cp.rebuild_total, "started_at": cp.rebuild_started_at},
+                    else {
+                        "done": cp.rebuild_done,
+                        "total": cp.rebuild_total,
+                        "started_at": cp.rebuild_started_at,
+                        "progress_at": cp.rebuild_progress_at,
+                        "abandoned": abandoned,
+                    },
                     "params": {k: p.describe() for k, p in proj.params.items()},
                 }
             )

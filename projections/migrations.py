@@ -66,3 +66,9 @@ def create_projection_tables(db: Database) -> None:
         )
         """
     )
+
+
+@migrations(name="0002_rebuild_progress_at")
+def add_rebuild_progress_at(db: Database) -> None:
+    """When a rebuild last counted a batch: one that has gone silent was killed."""
+    db.execute("ALTER TABLE projection_checkpoints ADD COLUMN rebuild_progress_at TEXT")

@@ -267,6 +267,11 @@ class RebuildProgressSchema(Schema):
     done = nullable(JsonInt(required=True))
     total = nullable(JsonInt(required=True))
     started_at = nullable(fields.String(required=True))
+    progress_at = nullable(fields.String(required=True, metadata={"description": "When it last counted a batch"}))
+    abandoned = fields.Boolean(
+        required=True,
+        metadata={"description": "No progress for two minutes: the rebuild was killed; the next one cleans up"},
+    )
 
 
 class ProjectionStatusSchema(Schema):

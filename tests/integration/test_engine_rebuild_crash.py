@@ -27,10 +27,11 @@ ON = date(2026, 6, 30)
 CHILD = """
 import sys
 sys.path[:0] = [{root!r}, {here!r}]
-from events import SQLiteEventStore
+from datetime import UTC, datetime
+from events import FixedClock, SQLiteEventStore
 from projections import ProjectionEngine, builtin_projections
 from test_engine_support import Ledger
-store = SQLiteEventStore({db!r})
+store = SQLiteEventStore({db!r}, clock=FixedClock(datetime(2026, 11, 1, tzinfo=UTC)))  # the parent's time
 ProjectionEngine(store, [*builtin_projections(), Ledger()], batch_size=500).rebuild({name!r})
 """
 
@@ -84,7 +85,8 @@ def test_a_rebuild_killed_half_way_leaves_the_old_generation_served_and_a_new_re
 ):
     db = tmp_path / "log.db"
     shutil.copy(big_log, db)
-    store = SQLiteEventStore(str(db), clock=FixedClock(datetime(2026, 11, 1, tzinfo=UTC)))
+    clock = FixedClock(datetime(2026, 11, 1, tzinfo=UTC))
+    store = SQLiteEventStore(str(db), clock=clock)
     try:
         engine = make_engine(store, [*builtin_projections(), Ledger()])
         engine.catch_up(name)
@@ -103,6 +105,10 @@ def test_a_rebuild_killed_half_way_leaves_the_old_generation_served_and_a_new_re
         )
         assert (cp.generation, cp.rebuild_generation) == (1, 2)
         assert status["status"] == "rebuilding" and 0 < status["rebuild"]["done"] < status["rebuild"]["total"]
+        assert status["rebuild"]["abandoned"] is False
+        clock.advance(minutes=3)  # the killed rebuild has gone silent
+        status = next(s for s in engine.status() if s["name"] == name)
+        assert (status["status"], status["rebuild"]["abandoned"]) == ("ok", True)
         if name == Ledger.name:
             assert shadow_leftovers(store, name, 1)["tables"] == ["pt_purchase_ledger_g2_purchases"]
 
