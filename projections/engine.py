@@ -87,6 +87,14 @@ class Answer:
 REBUILD_SILENCE = timedelta(minutes=2)
 
 
+def answer_of(proj: StateProjection, state: State, ctx: QueryContext) -> Any:
+    """The projection's answer, built with the cyclic collector paused: the thousands of
+    items of a large answer would otherwise set off full collections that walk every cached
+    state (activity's whole answer on the 1M-event bench log: 80 ms with them, 10 without)."""
+    with gc_paused():
+        return proj.answer(state, ctx)
+
+
 def rebuild_abandoned(cp: Checkpoint, now: datetime) -> bool:
     """Whether the rebuild a checkpoint records has made no progress for REBUILD_SILENCE."""
     last = cp.rebuild_progress_at or cp.rebuild_started_at
@@ -539,7 +547,7 @@ class ProjectionEngine:
                 with read_transaction(conn):
                     cp = self.checkpoint(owner.name)
                     state = self._state_for(owner, cp)
-                return cp.position, proj.answer(state, ctx if as_of else replace(ctx, position=cp.position))
+                return cp.position, answer_of(proj, state, ctx if as_of else replace(ctx, position=cp.position))
         assert isinstance(proj, TableProjection)
         with read_transaction(conn):
             cp = self.checkpoint(proj.name)
@@ -558,8 +566,8 @@ class ProjectionEngine:
             with self._locks[owner.name]:
                 live = self._live_state_at(owner, position)
                 if live is not None:
-                    return proj.answer(live, ctx)
-            return proj.answer(self._replayed(owner, position), ctx)  # a state of its own: no lock held
+                    return answer_of(proj, live, ctx)
+            return answer_of(proj, self._replayed(owner, position), ctx)  # a state of its own: no lock held
         assert isinstance(proj, TableProjection)
         if self.checkpoint(proj.name).position < position:
             self._catch_up_one(proj)
