@@ -196,21 +196,31 @@ def prune_texts(
     return {names[old]: new for new, old in enumerate(used)}, [SEP.join(f) for f in fields]
 
 
-def entry_rank(entry: str) -> tuple[str, int]:
-    """(occurred sort key, position) of a packed entry: `<code><occurred_at>,<position>,…`."""
-    head, position, _ = entry.split(SEP, 2)
-    return occurred_sort_key(head[1:]), int(position)
+def occurred_rank(entry: str) -> str:
+    """The occurred sort key of a packed entry: `<code><occurred_at>,…`."""
+    return occurred_sort_key(entry[1 : entry.index(SEP)])
 
 
 def add_ranked(state: State, key: str, value: list[Any], occurred_at: str, entry: str) -> None:
     """Store [texts, entries] under `key` with the packed entry of the latest event applied
     (the greatest position so far), which occurred at `occurred_at`, inserted in (occurred
-    order, position) order; most go last."""
+    order, position) order: after every entry that occurred at or before that time."""
     entries = value[1]
     if entries:
         last = entries[-1]
-        if occurred_sort_key(occurred_at) < occurred_sort_key(last[1 : last.index(SEP)]):
-            entries.insert(bisect_right(entries, entry_rank(entry), key=entry_rank), entry)
+        before = last[1 : last.index(SEP)]
+        # stored values sort as their text does, but for two instants in the same second
+        if (occurred_at < before or len(before) > 10) and (rank := occurred_sort_key(occurred_at)) < occurred_sort_key(
+            before
+        ):
+            # most are late by an entry or two: look back a few, then bisect the rest
+            i = len(entries) - 1  # entries[i:] occurred after it
+            near = max(0, i - 8)
+            while i > near and occurred_rank(entries[i - 1]) > rank:
+                i -= 1
+            if i == near:
+                i = bisect_right(entries, rank, 0, near, key=occurred_rank)
+            entries.insert(i, entry)
             state.put(key, value)
             return
     entries.append(entry)

@@ -249,3 +249,17 @@ def test_a_retraction_forgets_the_texts_only_the_retracted_event_named(tl, ids):
     assert "25% duty on imports" not in texts and "collects the share" not in texts
     assert sorted(texts.values()) == list(range(len(texts)))
     assert len(entries) == 5
+
+
+def test_history_is_in_occurred_order_however_late_each_change_was_recorded(tl):
+    days = [f"2026-03-{d:02d}" for d in (12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1)] + ["2026-03-11", "2026-02"]
+    for n, day in enumerate(days):
+        tl.add("PolicyAmended", day, policy_id="p", changes=f"change {n}")
+    [p] = tl.answer("2026-12-31")
+    assert [(h["occurred_at"], h["summary"]) for h in p["history"]] == [
+        ("2026-02", "change 13"),
+        *[(f"2026-03-{d:02d}", f"change {12 - d}") for d in range(1, 11)],
+        ("2026-03-11", "change 1"),
+        ("2026-03-11", "change 12"),  # the same day, recorded later
+        ("2026-03-12", "change 0"),
+    ]
