@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any, NamedTuple
 
 from .catalogue import Catalogue
 from .envelope import CANONICAL_UUID, ExpectedVersion, NewEvent, canonical_json, new_event_id, normalize_event_id
 from .errors import EventValidationError
 from .jsonfast import loads
+from .specialise import DUMPS_OPTIONS, dumps
 from .timefmt import normalize_occurred_at, occurred_sort_key
 
 MAX_BATCH = 10_000
 OCCURRED_CACHE_SIZE = 4096
 _occurred_cache: dict[str, tuple[str, str]] = {}  # occurred_at as given → (as stored, sort key)
 _UNSEEN: Any = object()
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+new_tuple = tuple.__new__
 
 
 class PreparedEvent(NamedTuple):
@@ -93,6 +97,7 @@ def prepare_fast(catalogue: Catalogue, events: Sequence[Any]) -> list[PreparedEv
     prepared: list[PreparedEvent] = []
     ids: set[str] = set()
     last_metadata, metadata_json = _UNSEEN, "{}"
+    copy_metadata: Callable[[], Any] = dict  # replaced at the first event (no metadata is _UNSEEN)
     for event in events:
         if type(event) is not NewEvent:
             return None
@@ -116,28 +121,61 @@ def prepare_fast(catalogue: Catalogue, events: Sequence[Any]) -> list[PreparedEv
         if loaded is None:
             return None
         metadata = event.metadata
-        if metadata is last_metadata:  # a fresh copy, as validate_metadata's memo hands out
-            metadata_obj = loads(metadata_json) if metadata_json != "{}" else {}
+        if metadata is last_metadata:  # each event still gets a metadata object of its own
+            metadata_obj = copy_metadata()
         elif metadata is None or type(metadata) is dict:
             try:
                 metadata_obj, metadata_json = catalogue.validate_metadata(metadata, "metadata")
             except EventValidationError:
                 return None
-            last_metadata = metadata
+            last_metadata, copy_metadata = metadata, _copier(metadata_obj) or partial(loads, metadata_json)
         else:
             return None
         refs = plan.references
         references = tuple((f, loaded[f]) for f in refs if isinstance(loaded.get(f), str)) if refs else ()
         ids.add(event_id)
-        stored, sort_key = occurred
-        data_json = plan.encode(loaded)
-        prepared.append(
-            PreparedEvent(
-                event_id, client_id, event_type, plan.version, stored, sort_key, loaded, metadata_obj, data_json,
+        encode = plan.encode
+        if encode is not None:
+            data_json = encode(loaded)
+        else:
+            try:
+                data_json = dumps(loaded, option=DUMPS_OPTIONS).decode()  # type: ignore[misc]
+            except TypeError:  # not a payload of a specialised loader after all: the full pass decides
+                return None
+        prepared.append(  # tuple.__new__: a NamedTuple's own __new__ is Python code, at a cost per event
+            new_tuple(PreparedEvent, (
+                event_id, client_id, event_type, plan.version, *occurred, loaded, metadata_obj, data_json,
                 metadata_json, references,
-            )
+            ))
         )  # fmt: skip
     return prepared
+
+
+def _copier(value: Any) -> Callable[[], Any] | None:
+    """A function returning fresh deep copies of a tree of exact dicts, lists and immutable
+    JSON scalars (cheaper than parsing its JSON again), or None if `value` is not one."""
+    kind = type(value)
+    if kind is not dict and kind is not list:
+        return None
+    nested = []
+    for key, item in value.items() if kind is dict else enumerate(value):
+        if type(item) is dict or type(item) is list:
+            copier = _copier(item)
+            if copier is None:
+                return None
+            nested.append((key, copier))
+        elif type(item) not in _SCALARS:
+            return None
+    if not nested:
+        return value.copy  # type: ignore[no-any-return]
+
+    def copy() -> Any:
+        out = value.copy()
+        for key, copier in nested:
+            out[key] = copier()
+        return out
+
+    return copy
 
 
 def _occurred(when: object) -> tuple[str, str] | None:

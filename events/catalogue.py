@@ -26,8 +26,8 @@ from .fields import (
     text_list,
 )
 from .jsonfast import loads
-from .metadata import METADATA_SCHEMA
-from .specialise import Encoder, specialise
+from .metadata import METADATA_SCHEMA, compile_metadata_loader
+from .specialise import dumps, specialise
 
 TYPE_NAME = re.compile(r"[A-Z][A-Za-z0-9]{2,63}")  # used with fullmatch: `$` allows a trailing newline
 FIELD_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
@@ -59,11 +59,12 @@ Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 
 class FastPlan(NamedTuple):
     """How the append path's fast pass handles a type's current version: its lean loader,
-    the canonical JSON encoder for what that loads, and the fields naming other events."""
+    how to write what that loads as canonical JSON (None: orjson, exact for a specialised
+    loader's payloads - see events.specialise), and the fields naming other events."""
 
     version: int
     load: Loader
-    encode: Encoder
+    encode: Callable[[Any], str] | None
     references: tuple[str, ...]
 
 
@@ -163,6 +164,7 @@ class Catalogue:
         self._types: dict[str, EventType] = {}
         self._upcasters: dict[tuple[str, int], Upcaster] = dict(UPCASTERS)
         self._metadata_cache: dict[str, str] = {}
+        self._metadata_loader = compile_metadata_loader(METADATA_SCHEMA)
         self._loaders: dict[tuple[str, int], Loader | None] = {}
         self._references: dict[str, tuple[str, ...]] = {}
         #: type name → the fast pass's plan for its current version (absent: always the full path)
@@ -179,12 +181,13 @@ class Catalogue:
         )
         for version, schema in enumerate(event_type.schemas, start=1):
             specialised = specialise(schema)
-            loader = compile_loader(schema) if specialised is None else specialised[0]
+            loader = compile_loader(schema) if specialised is None else specialised
             self._loaders[(event_type.name, version)] = loader
         if loader is not None:  # the current version's (the last of the loop)
-            encoder: Encoder = canonical_json if specialised is None else specialised[1]
-            plan = FastPlan(event_type.version, loader, encoder, self._references[event_type.name])
-            self.fast_plans[event_type.name] = plan
+            encode = None if specialised is not None and dumps is not None else canonical_json
+            self.fast_plans[event_type.name] = FastPlan(
+                event_type.version, loader, encode, self._references[event_type.name]
+            )
 
     def __contains__(self, name: object) -> bool:
         return name in self._types
@@ -269,10 +272,13 @@ class Catalogue:
         cached = self._metadata_cache.get(key) if key is not None else None
         if cached is not None:
             return loads(cached), cached
-        try:
-            loaded = dict(METADATA_SCHEMA.load(metadata))
-        except ValidationError as e:
-            raise EventValidationError(flatten_errors(e.messages, path)) from None
+        fast = self._metadata_loader
+        loaded = fast(metadata) if fast is not None and type(metadata) is dict else None
+        if loaded is None:  # invalid (or not a plain dict): marshmallow decides and words the errors
+            try:
+                loaded = dict(METADATA_SCHEMA.load(metadata))
+            except ValidationError as e:
+                raise EventValidationError(flatten_errors(e.messages, path)) from None
         text = canonical_json(loaded)
         if len(self._metadata_cache) >= METADATA_CACHE_SIZE:
             self._metadata_cache.clear()

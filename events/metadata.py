@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from marshmallow import INCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from .fields import Text, WhenText, check_json_value
+from .specialise import specialise_fields
 
 CONTENT_BASES = ("official", "on_record", "anonymous_sources", "secondary")
 
@@ -55,3 +57,34 @@ class MetadataSchema(Schema):
 
 
 METADATA_SCHEMA = MetadataSchema()
+
+
+def compile_metadata_loader(schema: MetadataSchema) -> Callable[[dict[str, Any]], dict[str, Any] | None] | None:
+    """A lean `schema.load` for a plain dict that answers only for valid metadata (None:
+    invalid or unsure, let the schema decide and word the errors), or None if the schema has
+    hooks other than `_extras_are_json` or keeps unknown keys otherwise. The declared fields
+    go through a specialised loader; every other key through the check `_extras_are_json`
+    makes, and is kept as given, as INCLUDE keeps it (tests/unit/test_events_specialise.py)."""
+    hooks = [(kind, hook[0]) for kind, hooks in schema._hooks.items() for hook in hooks]
+    known = specialise_fields(schema)
+    if known is None or hooks != [("validates_schema", "_extras_are_json")] or schema.unknown != INCLUDE:
+        return None
+    declared = frozenset(schema.fields)
+
+    def load(metadata: dict[str, Any]) -> dict[str, Any] | None:
+        loaded = known(metadata)
+        if loaded is None:
+            return None
+        for key, value in metadata.items():
+            if key in declared:
+                continue
+            if type(key) is not str or "\x00" in key:
+                return None
+            try:
+                check_json_value(value, depth=1)
+            except ValidationError:
+                return None
+            loaded[key] = value
+        return loaded
+
+    return load

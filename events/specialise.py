@@ -9,11 +9,11 @@ answers only for a valid payload, with the very values `Schema.load` returns (in
 order), and None for anything else - including valid payloads it is not sure of (a `str`
 subclass, say) - so the caller runs `Schema.load`, which words the errors.
 
-Each specialised schema also gets an encoder: its loaded payloads hold only `str`, 64-bit
-`int`, `bool`, `None`, finite `float` and lists of `str`, which orjson renders byte for byte
-like `envelope.canonical_json` except floats below 1e-4 in magnitude (orjson writes `1e-7`
-where the standard library writes `1e-07`); such payloads, and anything orjson refuses, go
-through `canonical_json` (tests/unit/test_events_specialise.py checks both claims).
+What the specialised loaders return holds only `str`, 64-bit `int`, `bool`, `None`, lists
+of `str` and finite floats that are zero or at least 1e-4 in magnitude: values orjson writes
+byte for byte like `envelope.canonical_json` (orjson writes smaller floats otherwise - `1e-7`
+where the standard library writes `1e-07` - so the loaders leave those to marshmallow too).
+tests/unit/test_events_specialise.py checks both claims.
 """
 
 from __future__ import annotations
@@ -21,61 +21,84 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from marshmallow import RAISE, Schema, fields, missing
+from marshmallow import RAISE, Schema, ValidationError, fields, missing
 from marshmallow.validate import Length, Range
 
-from .envelope import canonical_json, normalize_event_id
+from .envelope import normalize_event_id
 from .fields import INT64_MAX, INT64_MIN, DateText, EventRef, Int64, Number, StrictBoolean, Text, WhenText
 from .timefmt import normalize_occurred_at, parse_date
 
 Loader = Callable[[dict[str, Any]], "dict[str, Any] | None"]
-Encoder = Callable[[dict[str, Any]], str]
 
 try:
     import orjson
 
-    _dumps: Callable[..., bytes] | None = orjson.dumps
-    _OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_SUBCLASS  # a subclass raises: canonical_json decides
+    #: orjson.dumps, and the options under which it writes a specialised loader's payloads as
+    #: canonical_json does (a subclass of str, int, dict or list raises instead)
+    dumps: Callable[..., bytes] | None = orjson.dumps
+    DUMPS_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_SUBCLASS
 except ImportError:  # pragma: no cover - exercised where orjson is absent
-    _dumps, _OPTIONS = None, 0
+    dumps, DUMPS_OPTIONS = None, 0
 
 #: below this magnitude (zero aside) orjson and the standard library write floats differently.
 ORJSON_FLOAT_FLOOR = 1e-4
 
 
-def specialise(schema: Schema) -> tuple[Loader, Encoder] | None:
-    """A specialised (loader, encoder) for a schema of strict fields only, or None when a
-    field, a hook or an option is not one the generated code reproduces exactly."""
-    if any(schema._hooks.values()) or schema.unknown != RAISE or schema.partial or schema.many:
+def specialise(schema: Schema) -> Loader | None:
+    """A specialised loader for a schema of strict fields only, or None when a field, a
+    hook or an option is not one the generated code reproduces exactly."""
+    if any(schema._hooks.values()) or schema.unknown != RAISE:
+        return None
+    return _generate(schema, unknown_keys=False)
+
+
+def specialise_fields(schema: Schema) -> Loader | None:
+    """Like `specialise`, for the declared fields only: other keys are not looked at, nor
+    are the schema's hooks and its `unknown` setting (the caller takes care of them)."""
+    return _generate(schema, unknown_keys=True)
+
+
+def _generate(schema: Schema, unknown_keys: bool) -> Loader | None:
+    if schema.partial or schema.many:
         return None
     namespace: dict[str, Any] = {
         "M": missing,
-        "MIN64": INT64_MIN,
-        "MAX64": INT64_MAX,
         "INF": float("inf"),
+        "ValidationError": ValidationError,
         "parse_date": parse_date,
         "normalize_occurred_at": normalize_occurred_at,
         "normalize_event_id": normalize_event_id,
     }
     lines = ["def load(data):", "  if not KNOWN.issuperset(data): return None", "  out = {}", "  try:"]
-    floats = []
+    if unknown_keys:
+        del lines[1]
     for i, (name, field) in enumerate(schema.load_fields.items()):
         check = _field_check(field, f"F{i}", namespace)
         if check is None or _has_extras(field, name):
             return None
         fail, value = check
         key = repr(name)
-        lines += [f"    v = data.get({key}, M)", "    if v is not M:", "      if v is None:"]
-        lines += [f"        out[{key}] = None" if field.allow_none else "        return None"]
-        lines += [f"      elif {fail}: return None", f"      else: out[{key}] = {value}"]
+        # A null fails every check below, so only a field that allows it needs a branch.
         if field.required:
-            lines += ["    else: return None"]
-        if type(field) is Number:
-            floats.append(name)
-    lines += ["  except ValueError:", "    return None", "  return out"]
+            lines += [f"    v = data[{key}]"]
+            indent = "    "
+        else:
+            lines += [f"    v = data.get({key}, M)", "    if v is not M:"]
+            indent = "      "
+        if field.allow_none:
+            lines += [f"{indent}if v is None: out[{key}] = None", f"{indent}elif {fail}: return None"]
+            lines += [f"{indent}else: out[{key}] = {value}"]
+        else:
+            lines += [f"{indent}if {fail}: return None", f"{indent}out[{key}] = {value}"]
+    lines += [
+        "  except (KeyError, ValueError, ValidationError):  # a required field missing, a value not valid",
+        "    return None",
+    ]
+    lines += ["  return out"]
     namespace["KNOWN"] = frozenset(schema.load_fields)
     exec("\n".join(lines), namespace)  # noqa: S102 - source built above from field names and constants only
-    return namespace["load"], _encoder(floats)
+    load: Loader = namespace["load"]
+    return load
 
 
 def _has_extras(field: fields.Field, name: str) -> bool:
@@ -105,13 +128,15 @@ def _field_check(field: Any, tag: str, namespace: dict[str, Any]) -> tuple[str, 
         bounds = _range(field, 1)
         if bounds is None or not field.strict or bounds[0] is None or bounds[1] != INT64_MAX:
             return None
-        namespace[f"{tag}_MIN"] = bounds[0]
-        return f"type(v) is not int or not {tag}_MIN <= v <= MAX64", "v"
+        return f"type(v) is not int or not {int(bounds[0])} <= v <= {INT64_MAX}", "v"
     if kind is Number:
         bounds = _range(field, len(field.validators))
         if bounds is None or field.allow_nan:
             return None
-        fail = "not ((type(v) is int and MIN64 <= v <= MAX64) or (type(v) is float and -INF < v < INF))"
+        fail = (
+            f"not ((type(v) is int and {INT64_MIN} <= v <= {INT64_MAX}) or (type(v) is float and -INF < v < INF))"
+            f" or (type(v) is float and -{ORJSON_FLOAT_FLOOR!r} < v < {ORJSON_FLOAT_FLOOR!r} and v != 0.0)"
+        )
         for end, suffix, op in ((bounds[0], "LO", "<"), (bounds[1], "HI", ">")):
             if end is not None:
                 namespace[f"{tag}_{suffix}"] = end
@@ -119,12 +144,46 @@ def _field_check(field: Any, tag: str, namespace: dict[str, Any]) -> tuple[str, 
         return fail, "v"
     if kind is fields.List:
         return _text_list_check(field, tag, namespace)
+    if kind is fields.Url:  # a str, then the field's own validators (URL, Length)
+        namespace[tag] = _validated(tuple(field.validators))
+        return "type(v) is not str", f"{tag}(v)"
+    if kind is fields.Nested and not (field.many or field.only or field.exclude or field.unknown):
+        inner = specialise(field.schema)
+        if inner is None:
+            return None
+        namespace[tag] = _answered(inner)
+        return "type(v) is not dict", f"{tag}(v)"
     return None
 
 
+def _validated(validators: tuple[Callable[[Any], Any], ...]) -> Callable[[Any], Any]:
+    """`value` once every validator passed it (marshmallow's rule: raising, or returning
+    False, is failing); raises ValidationError or ValueError otherwise."""
+
+    def check(value: Any) -> Any:
+        for validator in validators:
+            if validator(value) is False:
+                raise ValueError("invalid")
+        return value
+
+    return check
+
+
+def _answered(load: Loader) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """A nested loader that raises ValueError instead of answering None."""
+
+    def nested(value: dict[str, Any]) -> dict[str, Any]:
+        loaded = load(value)
+        if loaded is None:
+            raise ValueError("not sure")
+        return loaded
+
+    return nested
+
+
 def _text_fail(field: Text, var: str, tag: str, namespace: dict[str, Any]) -> str:
-    namespace[f"{tag}_LO"], namespace[f"{tag}_HI"] = field.min_length, field.max_length
-    fail = f"type({var}) is not str or not {tag}_LO <= len({var}) <= {tag}_HI or '\\x00' in {var}"
+    lo, hi = int(field.min_length), int(field.max_length)
+    fail = f"type({var}) is not str or not {lo} <= len({var}) <= {hi} or '\\x00' in {var}"
     if field.choices is not None:
         namespace[f"{tag}_CHOICES"] = field.choices
         fail += f" or {var} not in {tag}_CHOICES"
@@ -142,8 +201,7 @@ def _text_list_check(field: fields.List, tag: str, namespace: dict[str, Any]) ->
         length: Any = field.validators[0]
         if length.min is not None or length.equal is not None or length.max is None:
             return None
-        namespace[f"{tag}_MAX"] = length.max
-        size = f" or len(v) > {tag}_MAX"
+        size = f" or len(v) > {int(length.max)}"
     item = _text_fail(inner, "x", f"{tag}_ITEM", namespace)
     return f"type(v) is not list{size} or any({item} for x in v)", "list(v)"
 
@@ -160,24 +218,3 @@ def _range(field: fields.Field, expected: int) -> tuple[Any, Any] | None:
     if type(bound) is not Range or not (bound.min_inclusive and bound.max_inclusive):
         return None
     return bound.min, bound.max
-
-
-def _encoder(float_keys: list[str]) -> Encoder:
-    """canonical_json for a specialised schema's payloads, through orjson when that is exact."""
-    dumps, options = _dumps, _OPTIONS
-    if dumps is None:  # pragma: no cover - exercised where orjson is absent
-        return canonical_json
-    keys = tuple(float_keys)
-    floor = ORJSON_FLOAT_FLOOR
-
-    def encode(data: dict[str, Any]) -> str:
-        for key in keys:
-            v = data.get(key)
-            if type(v) is float and -floor < v < floor and v != 0.0:
-                return canonical_json(data)
-        try:
-            return dumps(data, option=options).decode()
-        except TypeError:  # a type orjson does not render like canonical_json: let that decide
-            return canonical_json(data)
-
-    return encode

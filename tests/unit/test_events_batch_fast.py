@@ -9,7 +9,7 @@ import uuid
 from typing import Any
 
 import pytest
-from fixtures.payloads import MOSTLY_VALID, SCHEMAS, WHEN, payloads
+from fixtures.payloads import ANY_METADATA, MOSTLY_VALID, SCHEMAS, WHEN, mostly, payloads, rarely
 from fixtures.sample_events import SOURCE, batch, event
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -21,17 +21,6 @@ from events.envelope import canonical_json
 CATALOGUE = Catalogue()
 
 
-def mostly(valid: st.SearchStrategy[Any], other: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
-    """`valid` 19 times in 20 (and when shrinking): a batch is all valid often enough for
-    the fast pass to answer."""
-    return st.integers(0, 19).flatmap(lambda n: other if n == 7 else valid)
-
-
-def rarely(draw: st.DrawFn, one_in: int) -> bool:
-    """True about once in `one_in` draws (never at hypothesis's favourite ends, 0 and the top)."""
-    return draw(st.integers(0, one_in - 1)) == one_in // 2
-
-
 IDS = mostly(
     st.uuids().map(str) | st.none(),
     st.uuids().map(lambda u: str(u).upper()) | st.uuids().map(lambda u: u.hex) | st.sampled_from(["", "x", 5]),
@@ -40,34 +29,10 @@ OCCURRED = mostly(
     st.sampled_from(["2026", "2026-02", "2024-02-29", "2026-01-15", "2026-01-15T10:00:00.5-03:30"]),
     WHEN | st.sampled_from([" 2026-01-15", "2026-13", "0000", 2026, None, "2026-01-15T10:00:00"]),
 )
-JSON_SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5)
-JSON = st.recursive(
-    JSON_SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
-)
-SOURCES = st.fixed_dictionaries(
-    {"title": st.sampled_from(["Notice 1", "", "a\x00"])},
-    optional={
-        "url": st.sampled_from(["https://example.org/1", "ftp://example.org", "not a url", None]),
-        "publisher": st.sampled_from(["MOFCOM", None, 3]),
-        "published_at": st.sampled_from(["2026-01-15", "2026-02-30", "2026-01-15T10:00:00+08:00"]),
-        "colour": st.just("red"),
-    },
-)
 METADATA = mostly(
     st.sampled_from([None, {}, SOURCE])
     | st.builds(dict, st.just(SOURCE), correlation_id=st.text(min_size=1, max_size=3)),
-    st.fixed_dictionaries(
-        {},
-        optional={
-            "recorded_by": st.sampled_from(["tests", "", None, 1]),
-            "content_basis": st.sampled_from(["official", "rumour", None]),
-            "correlation_id": st.text(max_size=4),
-            "source": SOURCES | st.none() | st.just("x"),
-            "extra": JSON,
-            "a\x00": st.just(1),
-        },
-    )
-    | st.sampled_from([[], "x", 1]),
+    ANY_METADATA,
 )
 
 
@@ -121,6 +86,15 @@ def same(fast: PreparedEvent, full: PreparedEvent) -> bool:
     )
 
 
+def containers(tree: Any) -> list[Any]:
+    """Every dict and list in a JSON tree."""
+    if isinstance(tree, dict):
+        return [tree, *(node for value in tree.values() for node in containers(value))]
+    if isinstance(tree, list):
+        return [tree, *(node for value in tree for node in containers(value))]
+    return []
+
+
 @settings(max_examples=1000, deadline=None)
 @given(batches())
 def test_the_fast_pass_prepares_what_the_full_pass_does_or_leaves_the_batch_to_it(events: list[Any]) -> None:
@@ -131,6 +105,8 @@ def test_the_fast_pass_prepares_what_the_full_pass_does_or_leaves_the_batch_to_i
         assert full is not None, "the fast pass accepted a batch the full pass rejects"
         assert len(fast) == len(full)
         assert all(same(a, b) for a, b in zip(fast, full, strict=True)), (fast, full)
+        nodes = [id(node) for p in fast for node in containers(p.metadata)]
+        assert len(nodes) == len(set(nodes)), "events share a metadata dict or list"
     assert events == before  # neither pass touches the caller's events
 
 
