@@ -109,10 +109,12 @@ class Clock:
 
     def _first_known(self, entries: list[Any], lo: int, hi: int) -> int | None:
         """The index of the first entry in [lo, hi) known at the clock's position."""
-        positions, position = entries[POSITIONS], self.position
-        gone = {r[0]: r[1] for r in entries[RETRACTIONS]}
+        positions, position, retractions = entries[POSITIONS], self.position, entries[RETRACTIONS]
         for i in range(lo, hi):
-            if positions[i] <= position and not 0 < gone.get(positions[i], 0) <= position:
+            added = positions[i]
+            if added <= position and not (
+                retractions and any(r[0] == added and 0 < r[1] <= position for r in retractions)
+            ):
                 return i
         return None
 
@@ -267,12 +269,18 @@ class ApprovalsWithoutPurchases(StateProjection):
 
     def clock(self, state: State, anchor: list[Any], ctx: QueryContext, memo: dict[Any, tuple[str, ...]]) -> Clock:
         """The anchor's purchase clock; `memo` keeps match keys within one answer."""
+        return Clock(state, anchor, self.keys(state, anchor, ctx, memo), ctx.on.toordinal(), ctx.position)
+
+    def keys(
+        self, state: State, anchor: list[Any], ctx: QueryContext, memo: dict[Any, tuple[str, ...]]
+    ) -> tuple[str, ...]:
+        """The purchase keys an anchor's clock reads; `memo` keeps them within one answer."""
         policy = self.policy(state, anchor, ctx.position)
         match = (anchor[POLICY], anchor[SUBJECT] or policy[0], anchor[COUNTERPARTY] or policy[2])
         keys = memo.get(match)
         if keys is None:
             keys = memo[match] = self._match_keys(*match)
-        return Clock(state, anchor, keys, ctx.on.toordinal(), ctx.position)
+        return keys
 
     @staticmethod
     def _match_keys(policy_id: str | None, subject: str | None, counterparty: str | None) -> tuple[str, ...]:
@@ -324,15 +332,42 @@ class StalledApprovals(ApprovalsWithoutPurchases):
     }
 
     def answer(self, state: State, ctx: QueryContext) -> Page:
-        threshold, on, memo = ctx.params["threshold_days"], ctx.on.toordinal(), {}
+        """Every waiting approval past the threshold, longest first. An approval is waiting
+        when no purchase or delivery of its keys falls in [approval, on] and no status change
+        of its policy does: the last such day of each key is found once per answer, so each
+        approval costs a comparison; only the page's items are built."""
+        threshold, on, position, memo = ctx.params["threshold_days"], ctx.on.toordinal(), ctx.position, {}
+        last: dict[str, int] = {}  # per purchase key, the last day ≤ on with an entry known at position
         stalled = []
         for _, _, event_id, anchor in self.anchors(state, ctx):
-            if on - anchor[START] <= threshold:  # cannot have waited longer: skip the clock
+            start = anchor[START]
+            if on - start <= threshold:  # cannot have waited longer
                 continue
-            clock = self.clock(state, anchor, ctx, memo)
-            waited = clock.days_without_purchase(anchor, on) if clock.status == "waiting" else None
-            if waited is not None and waited > threshold:
-                stalled.append((-waited, anchor[POSITION], event_id, anchor, clock))
-        stalled.sort(key=lambda s: s[:2])
+            keys = self.keys(state, anchor, ctx, memo)
+            if any(last_known_day(state, key, on, position, last) >= start for key in keys):
+                continue  # purchased
+            changes = state.get(STATUS_KEY + (anchor[POLICY] or ""), ())
+            if any(start <= day <= on and known(added, gone, position) for day, _, _, added, gone in changes):
+                continue  # revoked or suspended
+            stalled.append((start - on, anchor[POSITION], event_id, anchor))
+        stalled.sort(key=lambda s: s[:2])  # longest wait first, then log order
         page = ctx.window(stalled)
-        return Page([self.item(state, i, a, clock, ctx) for _, _, i, a, clock in page.items], page.total)
+        items = [self.item(state, i, a, self.clock(state, a, ctx, memo), ctx) for _, _, i, a in page.items]
+        return Page(items, page.total)
+
+
+def last_known_day(state: State, key: str, on: int, position: int, memo: dict[str, int]) -> int:
+    """The last day ≤ `on` with a purchase or delivery under `key` known at `position` (-1:
+    none); `memo` keeps it per key within one answer."""
+    day = memo.get(key)
+    if day is None:
+        day = memo[key] = -1
+        entries = state.get(key)
+        if entries is not None:
+            days, positions, retractions = entries[DAYS], entries[POSITIONS], entries[RETRACTIONS]
+            gone = {r[0] for r in retractions if 0 < r[1] <= position}
+            for i in range(bisect_right(days, on) - 1, -1, -1):
+                if positions[i] <= position and positions[i] not in gone:
+                    day = memo[key] = days[i]
+                    break
+    return day
