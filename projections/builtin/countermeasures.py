@@ -217,6 +217,12 @@ def approval_item(names: list[str], a: list[str], reactions: Reactions) -> dict[
     followed = [(r, "target_policy_id") for r in by_target] + [(r, "subject") for r in by_subject]
     if by_target and by_subject:  # each is in (occurred order, position) order already
         followed.sort(key=lambda f: f[0][:2])
+    countermeasures = []
+    for (_, _, start, item), via in followed:
+        reaction = item.copy()  # twice as fast as {**item, …}: a full answer holds ~75,000
+        reaction["days_after_approval"] = max(0, start - day)
+        reaction["matched_by"] = via
+        countermeasures.append(reaction)
     return {
         "approval_event_id": a[A_ID],
         "approval_type": APPROVALS[int(a[0][0])],
@@ -226,10 +232,7 @@ def approval_item(names: list[str], a: list[str], reactions: Reactions) -> dict[
         "jurisdiction": names[int(a[A_JURISDICTION])] if a[A_JURISDICTION] else None,
         "counterparty": counterparty,
         "approved_on": approved_on,
-        "countermeasures": [
-            {**item, "days_after_approval": max(0, start - day), "matched_by": via}
-            for (_, _, start, item), via in followed
-        ],
+        "countermeasures": countermeasures,
     }
 
 
