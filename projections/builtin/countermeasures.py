@@ -31,7 +31,7 @@ in a {text: number} table per key, the strings of a key in (occurred order, posi
 - `approvals:<YYYY-MM>` (or `approvals:<YYYY>` for a year) → [texts, approvals of that month]:
   `<type code><occurred_at>,<position>,<policy_id>,<subject>,<jurisdiction>,<counterparty>,<event_id>`.
   The keys in order hold the approvals in order, so the approvals counted by `on` are a prefix.
-- `target:<policy_id>` (countermeasures naming it) and `counter:<subject>\t<jurisdiction>`
+- `target:<policy_id>` (countermeasures naming it) and `counter:<subject><TAB><jurisdiction>`
   (normalised; countermeasures naming no policy) → [texts, countermeasures]:
   `<formality code><occurred_at>,<position>,<jurisdiction>,<authority>,<subject>,<measure>,<event_id>`.
 An answer filters and counts the approvals, then matches countermeasures for its page only.
