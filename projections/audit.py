@@ -18,7 +18,8 @@ def replayed_rows(store: SQLiteEventStore, proj: TableProjection, position: int,
     try:
         prefix = "pt_replay_"
         proj.create(mem, prefix)
-        for batch in batched(read_events(store, read_types(proj), 0, position), batch_size):
+        events = read_events(store, read_types(proj), 0, position, metadata=proj.reads_metadata)
+        for batch in batched(events, batch_size):
             proj.write(mem, prefix, batch, store.get)
         return proj.dump(mem, prefix)
     finally:

@@ -73,6 +73,9 @@ class Projection(ABC):
     description: ClassVar[str] = ""
     #: whether `result` is a list of items (documented shape) or one object
     returns_list: ClassVar[bool] = True
+    #: whether it reads events' metadata: without, the engine hands it events with empty
+    #: metadata (decoding it is a tenth of a rebuild)
+    reads_metadata: ClassVar[bool] = True
 
     def reads(self) -> frozenset[str]:
         """The event types catch-up must read: the handled ones plus retractions."""

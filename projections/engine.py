@@ -290,7 +290,8 @@ class ProjectionEngine:
         types = read_types(proj)
         plan = self._plan_snapshots(proj, types, start) if state is not None else None
         compressing: list[tuple[int, Future[bytes]]] = []  # snapshots, written once compressed
-        for batch in batched(read_events(self.store, types, start, head), self.batch_size):
+        events = read_events(self.store, types, start, head, metadata=proj.reads_metadata)
+        for batch in batched(events, self.batch_size):
             if isinstance(proj, StateProjection):
                 assert state is not None and plan is not None
                 feed, lookup = proj.feed, self.store.get
@@ -410,7 +411,7 @@ class ProjectionEngine:
         return state
 
     def _replay(self, proj: StateProjection, state: State, after: int, until: int) -> State:
-        for event in read_events(self.store, read_types(proj), after, until):
+        for event in read_events(self.store, read_types(proj), after, until, metadata=proj.reads_metadata):
             self._feed(proj, state, event)
         return state
 

@@ -157,6 +157,7 @@ class ApprovalsWithoutPurchases(StateProjection):
     name = "approvals-without-purchases"
     logic_version = 3
     as_of_from_live = True
+    reads_metadata = False
     handles = frozenset(ANCHOR_TYPES + STOPPERS + tuple(STATUS_TYPES))
     description = "Days since each approval, and days without a purchase (null once one exists)."
     params = {

@@ -12,6 +12,7 @@ from datetime import timedelta
 import pytest
 from test_engine_support import Counter, make_engine, statement
 
+from events import NewEvent
 from projections import InvalidQueryError, ProjectionEngine, State
 from projections.checkpoints import encode_snapshot
 
@@ -340,3 +341,29 @@ def test_rows_kept_before_a_projection_shared_a_state_are_dropped_at_set_up(stor
     shared = make_engine(open_store(), [Counter(), Speakers()])
     assert all(store.connection().execute(count.format(t)).fetchone()[0] == 0 for t in tables)
     assert shared.query("speakers").result == ["A", "B"]
+
+
+class Sources(Counter):
+    """Keeps the metadata of every event it applies."""
+
+    name = "sources"
+
+    def apply(self, state, event) -> None:
+        state.put(f"m:{event.position}", event.metadata)
+
+
+class SourcesUnread(Sources):
+    name = "sources-unread"
+    reads_metadata = False
+
+
+def test_a_projection_that_reads_no_metadata_is_fed_events_without_it(store):
+    engine = make_engine(store, [Sources(), SourcesUnread()], snapshot_every=1)
+    event = statement("A")
+    store.append(
+        "s", [NewEvent(event.type, event.data, event.occurred_at, metadata={"source": {"title": "Press release"}})]
+    )
+    engine.catch_up()
+    engine.rebuild("sources-unread")
+    assert engine.state_at("sources", 1).data == {"m:1": {"source": {"title": "Press release"}}}
+    assert engine.state_at("sources-unread", 1).data == {"m:1": {}}
