@@ -205,7 +205,7 @@ class SQLiteEventStore:
         recorded_at = max(format_instant(self.clock.now()), last_recorded)
         # `chain_hash` spelled out for this batch: the stream and recorded_at are quoted once;
         # ids (canonical UUIDs), stored occurred_at values and hex hashes need no escaping
-        # (tests/unit/test_events_batch_fast.py checks the result against chain_hash).
+        # (tests/integration/test_store_fast_append.py checks the result against chain_hash).
         quoted_prev, quoted_stream, quoted_recorded = quote(prev_hash), quote(stream), quote(recorded_at)
         quoted_types: dict[str, str] = {}
         rows, recorded = [], []
@@ -218,10 +218,16 @@ class SQLiteEventStore:
                 f"{data_json},{meta_json}]"
             )
             digest = sha256(document.encode()).hexdigest()
-            first = (position, i, stream, version, t, sv, o)
-            rows.append((*first, o_sort, recorded_at, data_json, meta_json, prev_hash, digest))
+            rows.append(
+                (position, i, stream, version, t, sv, o, o_sort, recorded_at, data_json, meta_json, prev_hash, digest)
+            )
             # tuple.__new__: RecordedEvent's own __new__ is Python code, at a cost per event
-            recorded.append(new_tuple(RecordedEvent, (*first, recorded_at, data, metadata, prev_hash, digest)))
+            recorded.append(
+                new_tuple(
+                    RecordedEvent,
+                    (position, i, stream, version, t, sv, o, recorded_at, data, metadata, prev_hash, digest),
+                )
+            )
             prev_hash, quoted_prev = digest, f'"{digest}"'
         conn.executemany(
             "INSERT INTO events (position, id, stream, version, type, schema_version, occurred_at, occurred_sort,"
