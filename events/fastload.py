@@ -1,4 +1,5 @@
-"""A lean loader for flat, hook-free marshmallow schemas: the append path's validation.
+"""A lean loader for flat, hook-free marshmallow schemas: the append path's validation
+where `specialise` writes no code of its own (a field it does not know, such as `object`).
 
 `Schema.load` spends most of its time on machinery these schemas never use (partial
 loading, collections, hooks, error stores). The loader below calls the very same field
