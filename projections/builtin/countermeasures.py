@@ -50,7 +50,7 @@ from events.timefmt import occurred_sort_key, occurred_start
 from ..base import Page, QueryContext, State, StateProjection
 from ..params import Param
 from .approvals import norm
-from .policy_status import AFTER_CODE, SEP, add_ranked, occurred_cutoff, remove_packed, text_ref
+from .policy_status import AFTER_CODE, SEP, add_ranked, occurred_cutoff, remove_packed, text_names, text_ref
 
 APPROVALS = ("PolicyApproved", "LicenseGranted")
 FORMALITIES = ("formal", "informal_guidance")
@@ -116,7 +116,7 @@ class Countermeasures(StateProjection):
         for key in sorted(k for k in state.data if k.startswith(AP_PREFIX)):  # = occurred order
             texts, entries = state.data[key]
             counted = bisect_left(entries, cut, key=AFTER_CODE)
-            names = list(texts)
+            names = text_names(texts)
             for e in entries[:counted]:
                 if e[0] not in codes:
                     continue
@@ -183,7 +183,7 @@ class Reactions:
         if value is None:
             return [], []
         texts, entries = value
-        names = list(texts)
+        names = text_names(texts)
         ranks, out = [], []
         for e in entries[: bisect_left(entries, self.cut, key=AFTER_CODE)]:
             if e[0] not in self.formalities:

@@ -145,7 +145,7 @@ class PolicyStatus(StateProjection):
             counted = bisect_left(entries, cut, key=AFTER_CODE)  # entries[:counted] had occurred by `on`
             if not counted:
                 continue
-            names = list(texts)
+            names = text_names(texts)
             head = policy_head(names, entries, counted)
             if statuses is not None and head[0] not in statuses:
                 continue
@@ -164,6 +164,14 @@ def text_ref(texts: dict[str, int], text: str | None) -> int | str:
     if number is None:
         number = texts[text] = len(texts)
     return number
+
+
+def text_names(texts: dict[str, int]) -> list[str]:
+    """The texts in number order: the table's own order, unless a JSON round trip sorted it."""
+    names = list(texts)
+    if list(texts.values()) == list(range(len(names))):
+        return names
+    return sorted(texts, key=texts.__getitem__)
 
 
 def remove_packed(state: State, key: str, event_id: str, refs: tuple[int, ...], last: int) -> None:
@@ -192,7 +200,7 @@ def prune_texts(
         for i in refs:
             if f[i]:
                 f[i] = renumber[f[i]]
-    names = list(texts)
+    names = text_names(texts)
     return {names[old]: new for new, old in enumerate(used)}, [SEP.join(f) for f in fields]
 
 

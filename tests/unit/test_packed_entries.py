@@ -11,7 +11,7 @@ from datetime import date, timedelta
 
 from events.timefmt import occurred_sort_key, occurred_start
 from projections.base import State
-from projections.builtin.policy_status import add_ranked, occurred_cutoff
+from projections.builtin.policy_status import add_ranked, occurred_cutoff, text_names
 
 VALUES = [
     "2025", "2025-12", "2025-12-31", "2025-12-31T23:59:59Z", "2025-12-31T23:59:59.5Z",
@@ -45,3 +45,9 @@ def test_late_entries_go_after_every_entry_of_the_same_time_or_earlier():
     assert ranks == sorted(ranks)
     assert len(ranks) == len(order)
     assert state.get("k") is value
+
+
+def test_text_names_are_in_number_order_even_if_the_table_was_reordered():
+    assert text_names({"b": 0, "a": 1}) == ["b", "a"]
+    assert text_names({"a": 1, "b": 0, "c": 2}) == ["b", "a", "c"]
+    assert text_names({}) == []
