@@ -57,6 +57,7 @@ class Activity(StateProjection):
 
     name = "activity"
     logic_version = 2
+    reads_metadata = False
     handles = frozenset(COUNTED)
     description = "Counts of events by month, type and jurisdiction (retracted events not counted)."
     params = {

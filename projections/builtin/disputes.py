@@ -51,6 +51,7 @@ class DisputedClaims(StateProjection):
 
     name = "disputed-claims"
     logic_version = 3
+    reads_metadata = False
     handles = frozenset({"ReportDisputed"})
     description = "Open disputes of recorded claims, oldest first, with the claim and the days each has been open."
     params = {

@@ -162,6 +162,7 @@ class FormalizationLag(StateProjection):
 
     name = "formalization-lag"
     logic_version = 3
+    reads_metadata = False
     handles = frozenset(ANCHORS + FORMALISERS)
     description = "Days from each announcement or approval to the rule or licence implementing it, or days waiting."
     params = {
