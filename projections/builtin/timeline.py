@@ -103,6 +103,7 @@ class Timeline(TableProjection):
 
     name = "timeline"
     logic_version = 1
+    reads_metadata = False  # a page reads it from the log itself
     handles = frozenset(BUILTIN_VERSIONS)  # and every custom type: see `reads`
     description = (
         "Events in occurred_at order, filtered by subject, jurisdiction, actor, stream, type or dates;"
