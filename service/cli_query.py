@@ -53,6 +53,8 @@ def projections_list(ctx: click.Context) -> None:
 @click.option(
     "--param", "params", type=KEY_VALUE, multiple=True, help="A projection parameter, KEY=VALUE (repeatable)."
 )
+@click.option("--limit", type=click.IntRange(min=1), help="Only this many items of a list answer (default: all).")
+@click.option("--offset", type=click.IntRange(min=0), default=0, help="Skip this many items of a list answer.")
 @click.option(
     "--refresh/--no-refresh", default=True, show_default=True, help="Catch the projection up with the log first."
 )
@@ -64,6 +66,8 @@ def projections_show(
     as_of: str | None,
     at_position: int | None,
     params: tuple[tuple[str, str], ...],
+    limit: int | None,
+    offset: int,
     refresh: bool,
 ) -> None:
     """Answer projection NAME's question, now or as the log stood earlier.
@@ -76,7 +80,9 @@ def projections_show(
     if refresh:
         with contextlib.suppress(CheckpointMovedError):  # another process keeps catching it up: fine
             refresh_projections(services, name)
-    answer = query_projection(services, name, on=on, as_of=as_of, at_position=at_position, params=dict(params))
+    answer = query_projection(
+        services, name, on=on, as_of=as_of, at_position=at_position, params=dict(params), offset=offset, limit=limit
+    )
     echo_json(answer.to_dict())
 
 

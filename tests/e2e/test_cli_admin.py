@@ -63,6 +63,15 @@ def test_projections_show_as_of_and_params(demo_db: Path) -> None:
     assert bad.exit_code == 1 and "colour" in bad.stderr
 
 
+def test_projections_show_one_page(demo_db: Path) -> None:
+    whole = json.loads(run(demo_db, "projections", "show", "timeline", "--on", "2026-06-30").stdout)
+    page = json.loads(run(demo_db, "projections", "show", "timeline", "--on", "2026-06-30", "--limit", "2",
+                          "--offset", "3").stdout)  # fmt: skip
+    assert page["result"] == whole["result"][3:5] and len(whole["result"]) > 5
+    assert page["page"] == {"offset": 3, "limit": 2, "total": None, "next_offset": 5}
+    assert whole["page"]["next_offset"] is None
+
+
 def test_audit_digest_verify_and_replay(demo_db: Path) -> None:
     digest = json.loads(run(demo_db, "audit", "digest").stdout)
     assert digest["position"] == 24
