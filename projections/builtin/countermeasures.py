@@ -71,6 +71,7 @@ class Countermeasures(StateProjection):
 
     name = "countermeasures"
     logic_version = 2
+    reads_metadata = False
     handles = frozenset(APPROVALS + ("CountermeasureIssued",))
     description = "Countermeasures that followed each approval (by target policy, or by subject and counterparty)."
     params = {

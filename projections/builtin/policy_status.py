@@ -101,6 +101,7 @@ class PolicyStatus(StateProjection):
 
     name = "policy-status"
     logic_version = 2
+    reads_metadata = False
     handles = frozenset(TEXT_FIELDS)
     description = (
         "Current status of every policy (announced, approved, rule_published, suspended, revoked) and its history."
