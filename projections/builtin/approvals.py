@@ -23,6 +23,7 @@ same state (it shares it: see `StateProjection.shares_state_of`).
 from __future__ import annotations
 
 import functools
+import sys
 from bisect import bisect_left, bisect_right
 from datetime import date
 from typing import Any
@@ -61,6 +62,12 @@ def purchase_keys(data: dict[str, Any]) -> list[str]:
 def subject_key(subject: str, jurisdiction: str) -> str:
     """The match key of a subject bought in (or sold to) a jurisdiction (pairs repeat a lot)."""
     return f"purchases:subject:{norm(subject)}|{norm(jurisdiction)}"
+
+
+def shared(text: str | None) -> str | None:
+    """One object for every copy of a text that repeats across anchors (types, policies,
+    subjects, jurisdictions, dates): tens of thousands of anchors hold only a few hundred."""
+    return sys.intern(text) if text is not None else None
 
 
 @functools.lru_cache(maxsize=65536)
@@ -215,11 +222,12 @@ class ApprovalsWithoutPurchases(StateProjection):
         approved_on = data["effective_on"] if kind == "RulePublished" else event.occurred_at
         # an import approval's buyers are in the importing jurisdiction
         counterparty = data["jurisdiction"] if kind == "ImportApprovalGranted" else data.get("counterparty")
+        texts = (kind, policy_id, data.get("subject"), data.get("jurisdiction"), counterparty, approved_on)
+        kind, policy_id, subject, jurisdiction, counterparty, approved_on = map(shared, texts)
         state.put(
             ANCHOR + event.id,
-            [kind, event.position, policy_id, data.get("subject"), data.get("jurisdiction"), counterparty,
-             approved_on, day_of(approved_on), 0],
-        )  # fmt: skip
+            [kind, event.position, policy_id, subject, jurisdiction, counterparty, approved_on, day_of(approved_on), 0],
+        )
 
     def _count(self, state: State, event: RecordedEvent) -> None:
         day = day_of(event.occurred_at)
