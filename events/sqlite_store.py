@@ -252,8 +252,8 @@ class SQLiteEventStore:
             p, i, s, v, t, sv, o, r, d, m, ph, h = row
             if current.get(t, sv) != sv:
                 yield self._decode(row)
-            else:
-                yield RecordedEvent(p, i, s, v, t, sv, o, r, loads(d), loads(m), ph, h)
+            else:  # tuple.__new__: RecordedEvent's own __new__ is Python code, at a cost per event
+                yield new_tuple(RecordedEvent, (p, i, s, v, t, sv, o, r, loads(d), loads(m), ph, h))
 
     def read_stream(self, stream: str, from_version: int = 1, limit: int | None = None) -> Iterator[RecordedEvent]:
         """Events of one stream from a version on, in version order (streamed in batches).
