@@ -94,7 +94,9 @@ def append(
     )
     expected: Any = "any"
     if expected_version is not None:
-        expected = int(expected_version) if expected_version.lstrip("-").isdigit() else expected_version
+        digits = expected_version.lstrip("-")
+        numeric = digits.isascii() and digits.isdigit()  # int() would choke on "²"
+        expected = int(expected_version) if numeric else expected_version
     recorded, created = append_events(get_services(ctx, setup=False), stream, [event], expected)
     echo_json({"created": created, "events": [e.to_dict() for e in recorded]})
 

@@ -148,7 +148,7 @@ class TokenStore:
         """Revoke an active token by id or name; returns it. Raises TokenError if there is none."""
         conn = self.store.connection()
         now = format_instant(self.clock.now())
-        by_id = isinstance(token, int) or (isinstance(token, str) and token.isdigit())
+        by_id = isinstance(token, int) or (isinstance(token, str) and token.isascii() and token.isdigit())
         where = "id = ?" if by_id else "name = ?"
         arg: Any = int(token) if by_id else str(token)
         try:
