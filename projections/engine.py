@@ -537,9 +537,8 @@ class ProjectionEngine:
             position = min(position, self.store.digest().position)
         return position
 
-    def _answer_live(self, proj: Projection, ctx: QueryContext, *, as_of: bool = False) -> tuple[int, Any]:
-        """The answer from the live state at its checkpoint (`as_of`: at `ctx.position`, which
-        the checkpoint has reached, for a projection answering as of a position from it)."""
+    def _answer_live(self, proj: Projection, ctx: QueryContext) -> tuple[int, Any]:
+        """The answer from the live state at its checkpoint."""
         conn = self.store.connection()
         if isinstance(proj, StateProjection):
             owner = self._owners[proj.name]
@@ -548,7 +547,7 @@ class ProjectionEngine:
                 with read_transaction(conn):
                     cp = self.checkpoint(owner.name)
                     state = self._state_for(owner, cp)
-                return cp.position, answer_of(proj, state, ctx if as_of else replace(ctx, position=cp.position))
+                return cp.position, answer_of(proj, state, replace(ctx, position=cp.position))
         assert isinstance(proj, TableProjection)
         with read_transaction(conn):
             cp = self.checkpoint(proj.name)
@@ -560,22 +559,35 @@ class ProjectionEngine:
         if isinstance(proj, StateProjection):
             owner = self._owners[proj.name]
             assert isinstance(owner, StateProjection)
-            if owner.as_of_from_live:
-                if self.checkpoint(owner.name).position < position:
-                    self._catch_up_one(owner)
-                return self._answer_live(proj, ctx, as_of=True)[1]
+            if owner.as_of_from_live and self._reach(owner, position):
+                with self._locks[owner.name]:
+                    with read_transaction(self.store.connection()):
+                        cp = self.checkpoint(owner.name)
+                        state = self._state_for(owner, cp) if cp.position >= position else None
+                    if state is not None:  # else a swap moved it back meanwhile: replay instead
+                        return answer_of(proj, state, ctx)
             with self._locks[owner.name]:
                 live = self._live_state_at(owner, position)
                 if live is not None:
                     return answer_of(proj, live, ctx)
             return answer_of(proj, self._replayed(owner, position), ctx)  # a state of its own: no lock held
         assert isinstance(proj, TableProjection)
-        if self.checkpoint(proj.name).position < position:
-            self._catch_up_one(proj)
+        if not self._reach(proj, position):
+            raise CheckpointMovedError(f"projection {proj.name!r} is being advanced by another process; retry")
         conn = self.store.connection()
         with read_transaction(conn):
             cp = self.checkpoint(proj.name)
             return proj.answer_sql(conn, table_prefix(proj.name, cp.generation), ctx)
+
+    def _reach(self, proj: Projection, position: int, tries: int = 3) -> bool:
+        """Whether the projection's checkpoint has reached `position`, catching it up if
+        not (another process catching it up at the same time is no failure: its work counts)."""
+        for _ in range(tries):
+            if self.checkpoint(proj.name).position >= position:
+                return True
+            with contextlib.suppress(CheckpointMovedError):
+                self._catch_up_one(proj)
+        return self.checkpoint(proj.name).position >= position
 
     def state_at(self, name: str, position: int) -> State:
         """A state projection's state after exactly the events up to `position`, replayed

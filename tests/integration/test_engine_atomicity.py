@@ -7,12 +7,13 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from datetime import date
 from pathlib import Path
 
 import pytest
-from test_engine_support import Counter, Ledger, make_engine, purchase, statement
+from test_engine_support import H200, Counter, Ledger, approved, make_engine, purchase, statement
 
-from projections import CheckpointMovedError, ProjectionFailedError
+from projections import CheckpointMovedError, ProjectionFailedError, builtin_projections
 
 NAME = Counter.name
 
@@ -168,3 +169,30 @@ def test_processes_racing_to_catch_up_never_corrupt_the_state(store, db_path):
     assert engine.query(NAME).result == {"n:A": 200, "n:B": 200, "n:C": 200}
     assert engine.replay_compare(NAME)["match"]
     assert store.verify().ok
+
+
+@pytest.mark.parametrize(("name", "position"), [("approvals-without-purchases", 1), (Ledger.name, 2)])
+def test_an_as_of_read_that_catches_up_while_another_process_does_is_answered(
+    store, open_store, monkeypatch, name, position
+):
+    """An as-of answer past the checkpoint catches the projection up first; when another
+    engine on the same file catches it up at that very moment, the read still answers
+    (its work counts) instead of failing with CheckpointMovedError."""
+    projections = [*builtin_projections(), Ledger()]
+    ours, theirs = make_engine(store, projections), make_engine(open_store(), projections)
+    store.append("p", [approved("2025-12-08"), purchase("2026-01-05", policy_id=H200)])
+    digest, calls = store.digest, []
+
+    def digest_then_theirs_catch_up():
+        head = digest()
+        calls.append(head)
+        if len(calls) == 2:  # after ours read its checkpoint in catch-up, before it writes
+            theirs.catch_up(name)
+        return head
+
+    monkeypatch.setattr(store, "digest", digest_then_theirs_catch_up)
+    answer = ours.query(name, at_position=position, on=date(2026, 6, 1))
+    assert answer.position == position and len(calls) >= 2
+    monkeypatch.undo()
+    assert answer.result  # the approval, or the ledger's purchase
+    assert answer.result == ours.query(name, at_position=position, on=date(2026, 6, 1)).result
