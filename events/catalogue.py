@@ -175,19 +175,19 @@ class Catalogue:
             )
 
     def _add(self, event_type: EventType) -> None:
-        self._types[event_type.name] = event_type
-        self._references[event_type.name] = tuple(
-            name for name, field in event_type.schema.fields.items() if isinstance(field, EventRef)
-        )
+        """Register a type. The type itself goes in last: a thread that finds it in the
+        catalogue (another one appending while it is registered) finds its loaders too."""
+        name = event_type.name
+        fields = event_type.schema.fields.items()
+        self._references[name] = tuple(n for n, field in fields if isinstance(field, EventRef))
         for version, schema in enumerate(event_type.schemas, start=1):
             specialised = specialise(schema)
             loader = compile_loader(schema) if specialised is None else specialised
-            self._loaders[(event_type.name, version)] = loader
+            self._loaders[(name, version)] = loader
         if loader is not None:  # the current version's (the last of the loop)
             encode = None if specialised is not None and dumps is not None else canonical_json
-            self.fast_plans[event_type.name] = FastPlan(
-                event_type.version, loader, encode, self._references[event_type.name]
-            )
+            self.fast_plans[name] = FastPlan(event_type.version, loader, encode, self._references[name])
+        self._types[name] = event_type
 
     def __contains__(self, name: object) -> bool:
         return name in self._types

@@ -1,7 +1,8 @@
 """JSON decoding for the read path: orjson when installed, else the standard library.
 
-Only decoding: encoding for hashes always uses the stdlib canonical form (orjson renders
-some floats differently, which would change hashes).
+Only decoding. Encoding for hashes is `canonical_json` (the standard library); the append
+path's specialised loaders use orjson only where it writes the very same text (see
+`specialise.SENTINELS` and `ORJSON_FLOAT_FLOOR`).
 """
 
 from __future__ import annotations

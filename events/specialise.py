@@ -24,7 +24,7 @@ from typing import Any
 from marshmallow import RAISE, Schema, ValidationError, fields, missing
 from marshmallow.validate import Length, Range
 
-from .envelope import normalize_event_id
+from .envelope import canonical_json, normalize_event_id
 from .fields import INT64_MAX, INT64_MIN, DateText, EventRef, Int64, Number, StrictBoolean, Text, WhenText
 from .timefmt import normalize_occurred_at, parse_date
 
@@ -42,23 +42,34 @@ except ImportError:  # pragma: no cover - exercised where orjson is absent
 
 #: below this magnitude (zero aside) orjson and the standard library write floats differently.
 ORJSON_FLOAT_FLOOR = 1e-4
+#: how deep nested schemas are specialised
+MAX_DEPTH = 4
+#: values whose text orjson must write exactly as canonical_json does, or it is not used: a
+#: release that spells a float or escapes a character otherwise would change the hashes
+SENTINELS = (
+    [1e16, 1e-4, 12345678901234567.0, -0.0, 1.5e300, 0.1, 2**63 - 1, -(2**63)],
+    {"b": 1, "a": "\x1f\u2028\u00e9\U0001f600", "é": None},
+)
+if dumps is not None and any(dumps(v, option=DUMPS_OPTIONS) != canonical_json(v).encode() for v in SENTINELS):
+    dumps = None  # pragma: no cover - an orjson that writes these otherwise
 
 
-def specialise(schema: Schema) -> Loader | None:
+def specialise(schema: Schema, depth: int = 0) -> Loader | None:
     """A specialised loader for a schema of strict fields only, or None when a field, a
-    hook or an option is not one the generated code reproduces exactly."""
-    if any(schema._hooks.values()) or schema.unknown != RAISE:
+    hook or an option is not one the generated code reproduces exactly (or nested schemas
+    go deeper than MAX_DEPTH: a schema nesting itself would never end)."""
+    if any(schema._hooks.values()) or schema.unknown != RAISE or depth > MAX_DEPTH:
         return None
-    return _generate(schema, unknown_keys=False)
+    return _generate(schema, unknown_keys=False, depth=depth)
 
 
 def specialise_fields(schema: Schema) -> Loader | None:
     """Like `specialise`, for the declared fields only: other keys are not looked at, nor
     are the schema's hooks and its `unknown` setting (the caller takes care of them)."""
-    return _generate(schema, unknown_keys=True)
+    return _generate(schema, unknown_keys=True, depth=0)
 
 
-def _generate(schema: Schema, unknown_keys: bool) -> Loader | None:
+def _generate(schema: Schema, unknown_keys: bool, depth: int) -> Loader | None:
     if schema.partial or schema.many:
         return None
     namespace: dict[str, Any] = {
@@ -73,7 +84,7 @@ def _generate(schema: Schema, unknown_keys: bool) -> Loader | None:
     if unknown_keys:
         del lines[1]
     for i, (name, field) in enumerate(schema.load_fields.items()):
-        check = _field_check(field, f"F{i}", namespace)
+        check = _field_check(field, f"F{i}", namespace, depth)
         if check is None or _has_extras(field, name):
             return None
         fail, value = check
@@ -112,13 +123,14 @@ def _has_extras(field: fields.Field, name: str) -> bool:
     )
 
 
-def _field_check(field: Any, tag: str, namespace: dict[str, Any]) -> tuple[str, str] | None:
+def _field_check(field: Any, tag: str, namespace: dict[str, Any], depth: int) -> tuple[str, str] | None:
     """(condition under which a non-null value is invalid, expression of the loaded value),
     both Python source over `v`; constants go into `namespace` under names starting `tag`.
     `field` is a marshmallow field, of one of the exact classes below or this answers None."""
     kind = type(field)
     if kind is Text and not field.validators:
-        return _text_fail(field, "v", tag, namespace), "v"
+        fail = _text_fail(field, "v", tag, namespace)
+        return None if fail is None else (fail, "v")
     if kind is StrictBoolean and not field.validators:
         return "v is not True and v is not False", "v"
     if kind in (DateText, WhenText, EventRef) and not field.validators:
@@ -126,7 +138,7 @@ def _field_check(field: Any, tag: str, namespace: dict[str, Any]) -> tuple[str, 
         return "type(v) is not str", convert.get(kind, "normalize_event_id(v)")
     if kind is Int64:
         bounds = _range(field, 1)
-        if bounds is None or not field.strict or bounds[0] is None or bounds[1] != INT64_MAX:
+        if bounds is None or not field.strict or type(bounds[0]) is not int or bounds[1] != INT64_MAX:
             return None
         return f"type(v) is not int or not {int(bounds[0])} <= v <= {INT64_MAX}", "v"
     if kind is Number:
@@ -148,7 +160,7 @@ def _field_check(field: Any, tag: str, namespace: dict[str, Any]) -> tuple[str, 
         namespace[tag] = _validated(tuple(field.validators))
         return "type(v) is not str", f"{tag}(v)"
     if kind is fields.Nested and not (field.many or field.only or field.exclude or field.unknown):
-        inner = specialise(field.schema)
+        inner = specialise(field.schema, depth + 1)
         if inner is None:
             return None
         namespace[tag] = _answered(inner)
@@ -181,8 +193,11 @@ def _answered(load: Loader) -> Callable[[dict[str, Any]], dict[str, Any]]:
     return nested
 
 
-def _text_fail(field: Text, var: str, tag: str, namespace: dict[str, Any]) -> str:
-    lo, hi = int(field.min_length), int(field.max_length)
+def _text_fail(field: Text, var: str, tag: str, namespace: dict[str, Any]) -> str | None:
+    """The failing condition of a Text field, or None if its bounds are not integers."""
+    lo, hi = field.min_length, field.max_length
+    if type(lo) is not int or type(hi) is not int:
+        return None
     fail = f"type({var}) is not str or not {lo} <= len({var}) <= {hi} or '\\x00' in {var}"
     if field.choices is not None:
         namespace[f"{tag}_CHOICES"] = field.choices
@@ -199,10 +214,12 @@ def _text_list_check(field: fields.List, tag: str, namespace: dict[str, Any]) ->
     size = ""
     if field.validators:
         length: Any = field.validators[0]
-        if length.min is not None or length.equal is not None or length.max is None:
+        if length.min is not None or length.equal is not None or type(length.max) is not int:
             return None
-        size = f" or len(v) > {int(length.max)}"
+        size = f" or len(v) > {length.max}"
     item = _text_fail(inner, "x", f"{tag}_ITEM", namespace)
+    if item is None:
+        return None
     return f"type(v) is not list{size} or any({item} for x in v)", "list(v)"
 
 

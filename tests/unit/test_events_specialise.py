@@ -25,6 +25,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from marshmallow import Schema, ValidationError, fields, validates_schema
 
+import events.catalogue as catalogue_module
+import events.specialise as specialise_module
 from events.builtin_types import EventSchema
 from events.catalogue import Catalogue
 from events.envelope import canonical_json
@@ -92,6 +94,12 @@ def lax_int() -> Int64:
     return field
 
 
+class SelfNesting(Schema):
+    """A schema whose field nests the schema itself (marshmallow's "self")."""
+
+    child = fields.Nested(lambda: SelfNesting())
+
+
 @pytest.mark.parametrize(
     "schema",
     [
@@ -104,9 +112,14 @@ def lax_int() -> Int64:
         Schema.from_dict({"a": fields.List(Text(allow_none=True))})(),
         Schema.from_dict({"a": Text(data_key="A")})(),
         EventSchema.from_dict({"a": Text()})(unknown="exclude"),
+        Schema.from_dict({"n": Int64(minimum=0.5)})(),  # type: ignore[arg-type]
+        Schema.from_dict({"t": Text(min_length=2.5)})(),  # type: ignore[arg-type]
+        Schema.from_dict({"t": fields.List(Text(max_length=2.5))})(),  # type: ignore[arg-type]
+        SelfNesting(),
     ],
     ids=["object", "metadata", "validator", "non-strict", "number validators", "marshmallow string",
-         "nullable items", "data_key", "unknown=exclude"],
+         "nullable items", "data_key", "unknown=exclude", "fractional minimum", "fractional min_length",
+         "fractional item max_length", "nesting itself"],
 )  # fmt: skip
 def test_schemas_beyond_the_generated_checks_are_not_specialised(schema: Schema) -> None:
     assert specialise(schema) is None
@@ -183,3 +196,28 @@ def test_a_metadata_schema_with_another_hook_gets_no_lean_loader() -> None:
 
     assert compile_metadata_loader(Stricter()) is None
     assert compile_metadata_loader(MetadataSchema(unknown="raise")) is None
+
+
+def test_orjson_writes_every_sentinel_as_canonical_json() -> None:
+    """The installed orjson is used (and it writes the sentinels as canonical_json does);
+    an orjson that did not would be left unused at import."""
+    assert specialise_module.dumps is not None
+    for value in specialise_module.SENTINELS:
+        assert orjson.dumps(value, option=specialise_module.DUMPS_OPTIONS) == canonical_json(value).encode()
+
+
+def test_a_type_is_in_the_catalogue_only_once_its_loaders_are(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another thread appending finds a type being registered either not at all (and waits
+    for it) or with its loaders: never the type without them (a KeyError, a 500)."""
+    catalogue = Catalogue()
+    visible_while_generating = []
+
+    def spy(schema: Schema, *args: Any) -> Any:
+        visible_while_generating.append("SensorRead" in catalogue)
+        return real(schema, *args)
+
+    real = catalogue_module.specialise
+    monkeypatch.setattr(catalogue_module, "specialise", spy)
+    catalogue.add_custom("SensorRead", {"station": {"type": "string", "required": True}})
+    assert visible_while_generating == [False] and "SensorRead" in catalogue
+    assert catalogue.validate("SensorRead", {"station": "A"}, None, "e")[1] == {"station": "A"}
