@@ -46,7 +46,13 @@ from .checkpoints import (
     table_prefix,
     write_state_changes,
 )
-from .errors import CheckpointMovedError, InvalidQueryError, ProjectionFailedError, UnknownProjectionError
+from .errors import (
+    CheckpointMovedError,
+    InvalidQueryError,
+    ProjectionError,
+    ProjectionFailedError,
+    UnknownProjectionError,
+)
 from .gcpause import gc_paused
 from .migrations import migrations
 from .params import check_page, parse_params
@@ -85,12 +91,40 @@ class Answer:
 #: a rebuild counts a batch every second or so; one silent this long was killed (its shadow
 #: generation is dropped by the next rebuild)
 REBUILD_SILENCE = timedelta(minutes=2)
+#: states at least this large (keys) answer with the cyclic collector paused
+GC_PAUSE_KEYS = 10_000
+#: how often a rebuild waiting for its projection's lock says it lives
+HEARTBEAT = REBUILD_SILENCE / 4
+
+
+def owner_of(proj: Projection, projections: dict[str, Projection]) -> Projection:
+    """The projection keeping `proj`'s state: itself, or the one it shares a state with,
+    which must be a state projection of this engine sharing none itself, with the same
+    events and logic version. Raises ProjectionError otherwise."""
+    name = getattr(proj, "shares_state_of", None)
+    if name is None:
+        return proj
+    owner = projections.get(name)
+    if (
+        not isinstance(owner, StateProjection)
+        or owner.shares_state_of is not None
+        or (owner.logic_version, owner.handles) != (proj.logic_version, proj.handles)
+    ):
+        raise ProjectionError(
+            f"{proj.name!r} shares the state of {name!r}, which must be a state projection of the same engine"
+            " sharing none itself, with the same logic version and events"
+        )
+    return owner
 
 
 def answer_of(proj: StateProjection, state: State, ctx: QueryContext) -> Any:
-    """The projection's answer, built with the cyclic collector paused: the thousands of
-    items of a large answer would otherwise set off full collections that walk every cached
-    state (activity's whole answer on the 1M-event bench log: 80 ms with them, 10 without)."""
+    """The projection's answer; from a large state with the cyclic collector paused: the
+    thousands of items of a large answer would otherwise set off full collections that walk
+    every cached state (activity's whole answer on the 1M-event bench log: 80 ms with them,
+    10 without). Small states answer with it running: the pause is process-wide, and
+    overlapping requests would otherwise keep it off."""
+    if len(state.data) < GC_PAUSE_KEYS:
+        return proj.answer(state, ctx)
     with gc_paused():
         return proj.answer(state, ctx)
 
@@ -128,7 +162,7 @@ class ProjectionEngine:
         self.audit_snapshot_bytes_per_event = audit_snapshot_bytes_per_event
         self._projections = {p.name: p for p in projections}
         #: the projection that keeps each one's state: itself, or the one it shares it with
-        self._owners = {p.name: self._projections[getattr(p, "shares_state_of", None) or p.name] for p in projections}
+        self._owners = {p.name: owner_of(p, self._projections) for p in projections}
         self._locks = {name: threading.RLock() for name in self._projections}
         self._cache: dict[str, tuple[int, int, State]] = {}
         #: per state projection, where this process's last run ended: (position, events since
@@ -354,8 +388,8 @@ class ProjectionEngine:
         when it ended there (saving the count of events since the last snapshot)."""
         position, since, size = self._snapshot_runs.get(proj.name, (-1, 0, None))
         conn = self.store.connection()
-        live = isinstance(proj, StateProjection) and proj.as_of_from_live
-        bytes_per_event = self.audit_snapshot_bytes_per_event if live else self.snapshot_bytes_per_event
+        from_live = isinstance(proj, StateProjection) and proj.as_of_from_live
+        bytes_per_event = self.audit_snapshot_bytes_per_event if from_live else self.snapshot_bytes_per_event
         plan = plan_snapshots(
             conn, proj.name, proj.logic_version, start, self.snapshot_every, bytes_per_event, size,
             lambda after, until: since if position == start else count_events(self.store, types, after, until),
@@ -439,7 +473,7 @@ class ProjectionEngine:
         state = State() if isinstance(proj, StateProjection) else None
         try:
             applied, position = self._run(proj, generation, 0, head, state, live=False)
-            with self._locks[name]:
+            with self._lock_keeping_alive(proj, generation):
                 while (head := self.store.digest().position) > position:  # events appended meanwhile
                     with immediate(conn):
                         conn.execute(
@@ -456,6 +490,20 @@ class ProjectionEngine:
         with immediate(conn):
             drop_generations(conn, proj, keep=generation)
         return applied
+
+    @contextlib.contextmanager
+    def _lock_keeping_alive(self, proj: Projection, generation: int) -> Iterator[None]:
+        """The projection's lock, for a rebuild about to swap in: while another run of this
+        process holds it (a long catch-up), the rebuild says every HEARTBEAT that it lives, or
+        status would call it abandoned."""
+        lock = self._locks[proj.name]
+        while not lock.acquire(timeout=HEARTBEAT.total_seconds()):
+            with immediate(self.store.connection()) as conn:
+                count_rebuilt(conn, proj.name, generation, 0, self._now())
+        try:
+            yield
+        finally:
+            lock.release()
 
     def _swap(self, proj: Projection, generation: int, position: int, state: State | None) -> None:
         """Make a rebuilt generation the live one, in one transaction. Call with the lock held."""

@@ -12,8 +12,9 @@ from datetime import timedelta
 import pytest
 from test_engine_support import Counter, make_engine, statement
 
+import projections.engine as engine_module
 from events import NewEvent
-from projections import InvalidQueryError, ProjectionEngine, State
+from projections import InvalidQueryError, ProjectionEngine, ProjectionError, State
 from projections.checkpoints import encode_snapshot
 
 NAME = Counter.name
@@ -367,3 +368,50 @@ def test_a_projection_that_reads_no_metadata_is_fed_events_without_it(store):
     engine.rebuild("sources-unread")
     assert engine.state_at("sources", 1).data == {"m:1": {"source": {"title": "Press release"}}}
     assert engine.state_at("sources-unread", 1).data == {"m:1": {}}
+
+
+def test_a_rebuild_waiting_for_its_lock_keeps_saying_it_lives(store, clock, monkeypatch):
+    """A rebuild done with its events waits for the projection's lock to swap in (here held
+    by the test, as a long catch-up would): its heartbeats keep it from being reported
+    abandoned however long that takes."""
+    monkeypatch.setattr(engine_module, "HEARTBEAT", timedelta(milliseconds=20))
+    engine = make_engine(store, [Counter()])
+    store.append("s", [statement("A")])
+    lock = engine._locks[NAME]
+    lock.acquire()
+    rebuild = threading.Thread(target=engine.rebuild, args=(NAME,))
+    rebuild.start()
+    try:
+        deadline = time.monotonic() + 10
+        while engine.checkpoint(NAME).rebuild_done != 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        clock.advance(minutes=5)  # longer than the silence that means "killed"
+        time.sleep(0.2)
+        [status] = engine.status()
+        assert (status["status"], status["rebuild"]["abandoned"]) == ("rebuilding", False)
+    finally:
+        lock.release()
+        rebuild.join()
+    assert engine.checkpoint(NAME).rebuild_generation is None
+
+
+class SharesNothing(Speakers):
+    name = "shares-nothing"
+    shares_state_of = "no-such-projection"
+
+
+class SharesAShare(Speakers):
+    name = "shares-a-share"
+    shares_state_of = Speakers.name
+
+
+class SharesWithOtherLogic(Speakers):
+    name = "shares-with-other-logic"
+    logic_version = 2
+
+
+@pytest.mark.parametrize("sharer", [SharesNothing, SharesAShare, SharesWithOtherLogic])
+def test_sharing_a_state_is_checked_when_the_engine_is_made(store, sharer):
+    with pytest.raises(ProjectionError, match="shares the state of"):
+        ProjectionEngine(store, [Counter(), Speakers(), sharer()])
