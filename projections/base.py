@@ -3,9 +3,14 @@
 Two kinds share the engine:
 - `StateProjection` keeps a compact dict state (persisted as JSON rows next to its
   checkpoint); queries are pure functions of that state, and as-of answers replay from the
-  nearest snapshot.
+  nearest snapshot - or, for one that keeps the positions that added and retracted each
+  part (`as_of_from_live`), read the live state. One may answer from another's state
+  (`shares_state_of`).
 - `TableProjection` keeps SQL rows stamped with the log position that wrote them, so an
   as-of answer is the same query with a position predicate.
+
+A list answer comes in pages (`QueryContext.offset`/`limit`): a plain list is cut by the
+engine, and a projection whose items are costly returns the `Page` it cut itself.
 """
 
 from __future__ import annotations

@@ -53,7 +53,9 @@ def projections_list(ctx: click.Context) -> None:
 @click.option(
     "--param", "params", type=KEY_VALUE, multiple=True, help="A projection parameter, KEY=VALUE (repeatable)."
 )
-@click.option("--limit", type=click.IntRange(min=1), help="Only this many items of a list answer (default: all).")
+@click.option(
+    "--limit", type=click.IntRange(min=1), help="Only this many items of a list answer (default: all; timeline: 5000)."
+)
 @click.option("--offset", type=click.IntRange(min=0), default=0, help="Skip this many items of a list answer.")
 @click.option(
     "--refresh/--no-refresh", default=True, show_default=True, help="Catch the projection up with the log first."

@@ -33,6 +33,7 @@ from events.timefmt import occurred_sort_key, occurred_start
 from ..base import Lookup, Page, QueryContext, State, StateProjection
 from ..params import Param
 from .approvals import norm
+from .policy_status import text_names
 from .titles import facets, title_of
 
 DISPUTE = "dispute:"
@@ -113,7 +114,7 @@ class DisputedClaims(StateProjection):
     def answer(self, state: State, ctx: QueryContext) -> Any:
         min_age, by = ctx.params["min_age_days"], norm(ctx.params["by"])
         data = state.data
-        texts = list(data.get(STRINGS, {}))
+        texts = text_names(data.get(STRINGS, {}))
         today = ctx.on.toordinal()
         ages: dict[str, int] = {}  # occurred_at number → age in days on `on`
         by_ok: dict[str, bool] = {}  # party number → whether it is the one asked for

@@ -217,7 +217,7 @@ class FormalizationLag(StateProjection):
         if event.type in ANCHORS:
             value[0] = [a for a in value[0] if a[ID] != event.id]
         else:
-            mark = f",{event.id},"  # ids are UUIDs: only the event_id field can hold it so
+            mark = f",{event.id},"  # a cheap test first (an `implements` field may hold it too)
             value[PLAIN] = [f for f in value[PLAIN] if mark not in f or unpack(f).event_id != event.id]
             value[LINKING] = [f for f in value[LINKING] if mark not in f or unpack(f).event_id != event.id]
         if any(value):

@@ -14,7 +14,7 @@ from test_engine_support import Counter, make_engine, statement
 
 import projections.engine as engine_module
 from events import NewEvent
-from projections import InvalidQueryError, ProjectionEngine, ProjectionError, State
+from projections import InvalidQueryError, Page, ProjectionEngine, ProjectionError, State
 from projections.checkpoints import encode_snapshot
 
 NAME = Counter.name
@@ -415,3 +415,25 @@ class SharesWithOtherLogic(Speakers):
 def test_sharing_a_state_is_checked_when_the_engine_is_made(store, sharer):
     with pytest.raises(ProjectionError, match="shares the state of"):
         ProjectionEngine(store, [Counter(), Speakers(), sharer()])
+
+
+class Uncounted(Counter):
+    """Cuts its own pages and counts no total: says only whether more follow."""
+
+    name = "uncounted"
+
+    def answer(self, state, ctx):
+        speakers = sorted(key[2:] for key, _ in state.items("n:"))
+        end = len(speakers) if ctx.limit is None else ctx.offset + ctx.limit
+        return Page(speakers[ctx.offset : end], None, end < len(speakers))
+
+
+def test_a_page_without_a_total_says_where_the_next_one_starts(store):
+    engine = make_engine(store, [Uncounted()])
+    store.append("s", [statement(s) for s in "ABC"])
+    engine.catch_up()
+    first = engine.query("uncounted", limit=2)
+    assert (first.result, first.page) == (["A", "B"], {"offset": 0, "limit": 2, "total": None, "next_offset": 2})
+    last = engine.query("uncounted", limit=2, offset=2)
+    assert (last.result, last.page) == (["C"], {"offset": 2, "limit": 2, "total": None, "next_offset": None})
+    assert engine.query("uncounted", at_position=2, limit=1, offset=1).result == ["B"]
