@@ -140,11 +140,11 @@ class Activity(StateProjection):
                 count = value[TOTAL]
             rows.append((month, event_type, where, count))
         rows.sort()
-        end = None if ctx.limit is None else ctx.offset + ctx.limit
+        page = ctx.window(rows)
         return Page(
             [
                 {"month": month, "type": event_type, "jurisdiction": where, "count": count}
-                for month, event_type, where, count in rows[ctx.offset : end]
+                for month, event_type, where, count in page.items
             ],
-            len(rows),
+            page.total,
         )

@@ -140,8 +140,8 @@ class DisputedClaims(StateProjection):
                 sort_key = keys[occ] = occurred_sort_key(texts[int(occ)])
             chosen.append((sort_key, int(position), key, age))
         chosen.sort()
-        end = None if ctx.limit is None else ctx.offset + ctx.limit
-        return Page([item(key, data[key], age, texts) for _, _, key, age in chosen[ctx.offset : end]], len(chosen))
+        page = ctx.window(chosen)
+        return Page([item(key, data[key], age, texts) for _, _, key, age in page.items], page.total)
 
 
 def number(table: dict[str, int], text: str) -> int:

@@ -248,9 +248,9 @@ class FormalizationLag(StateProjection):
         if p["state"] is not None:
             waiting = p["state"] == "waiting"
             chosen = [c for c in chosen if (find.first(c[2], c[3]) is None) == waiting]
-        end = None if ctx.limit is None else ctx.offset + ctx.limit
-        page = [lag_item(key[len(POLICY) :], a, find.first(key, a), today) for _, _, key, a in chosen[ctx.offset : end]]
-        return Page(page, len(chosen))
+        page = ctx.window(chosen)
+        items = [lag_item(key[len(POLICY) :], a, find.first(key, a), today) for _, _, key, a in page.items]
+        return Page(items, page.total)
 
     @staticmethod
     def _is(seen: dict[tuple[int, str | None], bool], value: str | None, field: int, wanted: str) -> bool:
