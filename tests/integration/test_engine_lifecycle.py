@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 from test_engine_support import Counter, make_engine, statement
 
-import projections.engine as engine_module
+import projections.liveness as liveness_module
 from events import NewEvent
 from projections import InvalidQueryError, Page, ProjectionEngine, ProjectionError, State
 from projections.checkpoints import encode_snapshot
@@ -374,7 +374,7 @@ def test_a_rebuild_waiting_for_its_lock_keeps_saying_it_lives(store, clock, monk
     """A rebuild done with its events waits for the projection's lock to swap in (here held
     by the test, as a long catch-up would): its heartbeats keep it from being reported
     abandoned however long that takes."""
-    monkeypatch.setattr(engine_module, "HEARTBEAT", timedelta(milliseconds=20))
+    monkeypatch.setattr(liveness_module, "HEARTBEAT", timedelta(milliseconds=20))
     engine = make_engine(store, [Counter()])
     store.append("s", [statement("A")])
     lock = engine._locks[NAME]
