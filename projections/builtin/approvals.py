@@ -43,6 +43,8 @@ TYPE, POSITION, POLICY, SUBJECT, JURISDICTION, COUNTERPARTY, APPROVED_ON, START,
 ANCHOR, POLICY_KEY, STATUS_KEY = "anchor:", "policy:", "status:"
 DAYS, POSITIONS, KINDS, RETRACTIONS = range(4)
 NO_POLICY = (None, None, None, 0)
+#: the purchase keys of each (policy id, subject, counterparty), within one answer
+Memo = dict[tuple[str | None, str | None, str | None], tuple[str, ...]]
 
 
 def norm(text: str | None) -> str:
@@ -223,10 +225,10 @@ class ApprovalsWithoutPurchases(StateProjection):
         # an import approval's buyers are in the importing jurisdiction
         counterparty = data["jurisdiction"] if kind == "ImportApprovalGranted" else data.get("counterparty")
         texts = (kind, policy_id, data.get("subject"), data.get("jurisdiction"), counterparty, approved_on)
-        kind, policy_id, subject, jurisdiction, counterparty, approved_on = map(shared, texts)
+        anchor_type, policy, subject, jurisdiction, buyers_in, approved = map(shared, texts)
         state.put(
             ANCHOR + event.id,
-            [kind, event.position, policy_id, subject, jurisdiction, counterparty, approved_on, day_of(approved_on), 0],
+            [anchor_type, event.position, policy, subject, jurisdiction, buyers_in, approved, day_of(approved_on), 0],
         )
 
     def _count(self, state: State, event: RecordedEvent) -> None:
@@ -276,13 +278,11 @@ class ApprovalsWithoutPurchases(StateProjection):
         policy = state.get(POLICY_KEY + (anchor[POLICY] or ""), NO_POLICY)
         return policy if policy[3] <= position else NO_POLICY
 
-    def clock(self, state: State, anchor: list[Any], ctx: QueryContext, memo: dict[Any, tuple[str, ...]]) -> Clock:
+    def clock(self, state: State, anchor: list[Any], ctx: QueryContext, memo: Memo) -> Clock:
         """The anchor's purchase clock; `memo` keeps match keys within one answer."""
         return Clock(state, anchor, self.keys(state, anchor, ctx, memo), ctx.on.toordinal(), ctx.position)
 
-    def keys(
-        self, state: State, anchor: list[Any], ctx: QueryContext, memo: dict[Any, tuple[str, ...]]
-    ) -> tuple[str, ...]:
+    def keys(self, state: State, anchor: list[Any], ctx: QueryContext, memo: Memo) -> tuple[str, ...]:
         """The purchase keys an anchor's clock reads; `memo` keeps them within one answer."""
         policy = self.policy(state, anchor, ctx.position)
         match = (anchor[POLICY], anchor[SUBJECT] or policy[0], anchor[COUNTERPARTY] or policy[2])
@@ -324,7 +324,7 @@ class ApprovalsWithoutPurchases(StateProjection):
         """Every approval by `on`, oldest first; only the page's items are built."""
         found = self.anchors(state, ctx)
         found.sort()  # positions are unique: the event ids and anchors are never compared
-        page, memo = ctx.window(found), {}
+        page, memo = ctx.window(found), Memo()
         items = [self.item(state, i, a, self.clock(state, a, ctx, memo), ctx) for _, _, i, a in page.items]
         return Page(items, page.total)
 
@@ -345,7 +345,7 @@ class StalledApprovals(ApprovalsWithoutPurchases):
         when no purchase or delivery of its keys falls in [approval, on] and no status change
         of its policy does: the last such day of each key is found once per answer, so each
         approval costs a comparison; only the page's items are built."""
-        threshold, on, position, memo = ctx.params["threshold_days"], ctx.on.toordinal(), ctx.position, {}
+        threshold, on, position, memo = ctx.params["threshold_days"], ctx.on.toordinal(), ctx.position, Memo()
         last: dict[str, int] = {}  # per purchase key, the last day ≤ on with an entry known at position
         stalled = []
         for _, _, event_id, anchor in self.anchors(state, ctx):
