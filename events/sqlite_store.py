@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator, Sequence
-from hashlib import sha256
-from json.encoder import encode_basestring as quote  # type: ignore[attr-defined]
 from typing import Any
 
-from .batch import PreparedEvent, check_expected_version, prepare_batch, reference_errors, version_matches
+from .appending import COLUMNS, RecordedIdError, append_prepared
+from .batch import check_expected_version, prepare_batch
 from .catalogue import Catalogue, EventType, check_type_spec
 from .chain import VERIFY_COLUMNS, verify_rows
 from .clock import Clock, SystemClock
@@ -25,20 +24,16 @@ from .envelope import (
     check_stream_name,
     normalize_event_id,
 )
-from .errors import ConcurrencyError, DuplicateEventError, EventLogError, EventValidationError
+from .errors import EventLogError, EventValidationError
 from .jsonfast import loads
 from .migrations import migrations
 from .read_args import cut_instant, filter_clauses, int_arg
 from .sqlite_db import ConnectionPool, Synchronous, immediate, translate
 from .timefmt import format_instant
 
-COLUMNS = (
-    "position, id, stream, version, type, schema_version, occurred_at, recorded_at, data, metadata, prev_hash, hash"
-)
 STREAMS_SQL = "SELECT stream, max(version), min(position), max(position) FROM events GROUP BY stream ORDER BY stream"
 READ_BATCH = 2000
 new_tuple = tuple.__new__
-SQL_CHUNK = 500
 
 
 class SQLiteEventStore:
@@ -103,138 +98,15 @@ class SQLiteEventStore:
         conn = self.connection()
         try:
             with self._guard(), immediate(conn):
-                return self._append_prepared(conn, stream, prepared, expected_version, ids_looked_up=False)
-        except _RecordedIdError:  # rolled back: an id is in the log already, so look them up first
+                return append_prepared(
+                    conn, stream, prepared, expected_version, self.clock, self._decode, ids_looked_up=False
+                )
+        except RecordedIdError:  # rolled back: an id is in the log already, so look them up first
             pass
         with self._guard(), immediate(conn):
-            return self._append_prepared(conn, stream, prepared, expected_version, ids_looked_up=True)
-
-    def _append_prepared(
-        self,
-        conn: sqlite3.Connection,
-        stream: str,
-        prepared: list[PreparedEvent],
-        expected_version: ExpectedVersion,
-        ids_looked_up: bool,
-    ) -> AppendResult:
-        """Check and write a prepared batch inside the write transaction.
-
-        A retry (client ids already recorded) returns the original records, and that takes
-        precedence over every other check. Looking the client ids up costs a query per batch,
-        and almost every batch is new, so it runs first only with `ids_looked_up`; otherwise
-        only when a check fails, and when the insert hits the UNIQUE index on `id` - which a
-        recorded id always does - this raises _RecordedIdError, to be rolled back and redone
-        with the lookup first (the insert may have written part of the batch)."""
-        if ids_looked_up:
-            originals = self._recorded_before(conn, stream, prepared)
-            if originals is not None:
-                return AppendResult(originals, created=False)
-        actual = conn.execute("SELECT coalesce(max(version), 0) FROM events WHERE stream = ?", (stream,)).fetchone()[0]
-        try:
-            if not version_matches(expected_version, actual):
-                raise ConcurrencyError(stream, expected_version, actual)
-            self._check_references(conn, prepared)
-        except (ConcurrencyError, EventValidationError):
-            originals = None if ids_looked_up else self._recorded_before(conn, stream, prepared)
-            if originals is not None:
-                return AppendResult(originals, created=False)
-            raise
-        try:
-            recorded = self._write(conn, stream, actual, prepared)
-        except sqlite3.IntegrityError as e:
-            if ids_looked_up or not any(p.client_id for p in prepared):
-                raise
-            raise _RecordedIdError("an id of the batch is in the log already") from e
-        return AppendResult(recorded, created=True)
-
-    def _recorded_before(
-        self, conn: sqlite3.Connection, stream: str, prepared: list[PreparedEvent]
-    ) -> list[RecordedEvent] | None:
-        """The original records if this batch is a retry; None if it is new.
-
-        Raises DuplicateEventError if an id is reused with other content or the batch mixes
-        recorded and new ids."""
-        client_ids = [p.id for p in prepared if p.client_id]
-        if not client_ids:
-            return None
-        rows = {r["id"]: r for r in self._rows_by_ids(conn, client_ids)}
-        if not rows:
-            return None
-        differing = [p.id for p in prepared if p.id in rows and not p.same_content(stream, rows[p.id])]
-        if differing:
-            raise DuplicateEventError(differing, f"event id {differing[0]} was already recorded with different content")
-        if len(rows) != len(prepared):
-            fresh = [p.id for p in prepared if p.id not in rows]
-            raise DuplicateEventError(
-                fresh,
-                f"{len(rows)} of the {len(prepared)} events were already recorded: retry the original batch"
-                " unchanged, or send the new events with new ids in their own batch",
+            return append_prepared(
+                conn, stream, prepared, expected_version, self.clock, self._decode, ids_looked_up=True
             )
-        return [self._decode(rows[p.id]) for p in prepared]
-
-    def _rows_by_ids(self, conn: sqlite3.Connection, ids: list[str]) -> list[sqlite3.Row]:
-        conn_rows: list[sqlite3.Row] = []
-        for start in range(0, len(ids), SQL_CHUNK):
-            chunk = ids[start : start + SQL_CHUNK]
-            cur = conn.execute(f"SELECT {COLUMNS} FROM events WHERE id IN ({','.join('?' * len(chunk))})", chunk)
-            cur.row_factory = sqlite3.Row
-            conn_rows.extend(cur.fetchall())
-        return conn_rows
-
-    def _check_references(self, conn: sqlite3.Connection, prepared: list[PreparedEvent]) -> None:
-        """Every referenced event must be in the log or earlier in this batch. Raises
-        EventValidationError at `events.N.data.<field>`."""
-        wanted = sorted({ref for p in prepared for _, ref in p.references})
-        if not wanted:
-            return
-        found: set[str] = set()
-        for start in range(0, len(wanted), SQL_CHUNK):
-            chunk = wanted[start : start + SQL_CHUNK]
-            found.update(
-                r[0] for r in conn.execute(f"SELECT id FROM events WHERE id IN ({','.join('?' * len(chunk))})", chunk)
-            )
-        errors = reference_errors(prepared, found)
-        if errors:
-            raise EventValidationError(errors)
-
-    def _write(
-        self, conn: sqlite3.Connection, stream: str, version: int, prepared: list[PreparedEvent]
-    ) -> list[RecordedEvent]:
-        head = conn.execute("SELECT position, hash, recorded_at FROM events ORDER BY position DESC LIMIT 1").fetchone()
-        position, prev_hash, last_recorded = head if head else (0, GENESIS_HASH, "")
-        recorded_at = max(format_instant(self.clock.now()), last_recorded)
-        # `chain_hash` spelled out for this batch: the stream and recorded_at are quoted once;
-        # ids (canonical UUIDs), stored occurred_at values and hex hashes need no escaping
-        # (tests/integration/test_store_fast_append.py checks the result against chain_hash).
-        quoted_prev, quoted_stream, quoted_recorded = quote(prev_hash), quote(stream), quote(recorded_at)
-        quoted_types: dict[str, str] = {}
-        rows, recorded = [], []
-        for i, _, t, sv, o, o_sort, data, metadata, data_json, meta_json, _ in prepared:
-            position += 1
-            version += 1
-            qt = quoted_types.get(t) or quoted_types.setdefault(t, quote(t))
-            document = (
-                f'[{quoted_prev},{position},"{i}",{quoted_stream},{version},{qt},{sv},"{o}",{quoted_recorded},'
-                f"{data_json},{meta_json}]"
-            )
-            digest = sha256(document.encode()).hexdigest()
-            rows.append(
-                (position, i, stream, version, t, sv, o, o_sort, recorded_at, data_json, meta_json, prev_hash, digest)
-            )
-            # tuple.__new__: RecordedEvent's own __new__ is Python code, at a cost per event
-            recorded.append(
-                new_tuple(
-                    RecordedEvent,
-                    (position, i, stream, version, t, sv, o, recorded_at, data, metadata, prev_hash, digest),
-                )
-            )
-            prev_hash, quoted_prev = digest, f'"{digest}"'
-        conn.executemany(
-            "INSERT INTO events (position, id, stream, version, type, schema_version, occurred_at, occurred_sort,"
-            " recorded_at, data, metadata, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            rows,
-        )
-        return recorded
 
     # -- reading ---------------------------------------------------------------------------------
     def _decode(self, row: Any) -> RecordedEvent:
@@ -421,10 +293,6 @@ class SQLiteEventStore:
         for name, fields, description in rows:
             if name not in self.catalogue:
                 self.catalogue.add_custom(name, loads(fields), description)
-
-
-class _RecordedIdError(EventLogError):
-    """The insert met an id already in the log (internal: the append redoes it, looking ids up first)."""
 
 
 class _Translate:
