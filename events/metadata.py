@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from marshmallow import INCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
@@ -45,13 +45,9 @@ class MetadataSchema(Schema):
         bad keys are reported at once."""
         errors: dict[str, list[str]] = {}
         for key, value in (original or {}).items():
-            if not isinstance(key, str) or "\x00" in key:
-                errors[str(key).replace("\x00", "\\x00")] = ["keys must be strings without NUL characters"]
-            elif key not in self.fields:
-                try:
-                    check_json_value(value, depth=1)
-                except ValidationError as e:
-                    errors[key] = e.messages if isinstance(e.messages, list) else [str(e.messages)]
+            error = _key_error(key, value, self.fields)
+            if error is not None:
+                errors[error[0]] = error[1]
         if errors:
             raise ValidationError(errors)
 
@@ -59,15 +55,37 @@ class MetadataSchema(Schema):
 METADATA_SCHEMA = MetadataSchema()
 
 
+def _key_error(key: Any, value: Any, declared: Collection[str]) -> tuple[str, list[str]] | None:
+    """The error entry (key as reported, messages) for one key of the metadata and its
+    value, or None if it passes: a key must be a string without NUL, and the value of a
+    key that is not a declared field plain JSON. The one rule of `_extras_are_json` and
+    of the lean loader, so the two cannot drift apart."""
+    if not isinstance(key, str) or "\x00" in key:
+        return str(key).replace("\x00", "\\x00"), ["keys must be strings without NUL characters"]
+    if key in declared:
+        return None
+    try:
+        check_json_value(value, depth=1)
+    except ValidationError as e:
+        return key, e.messages if isinstance(e.messages, list) else [str(e.messages)]
+    return None
+
+
 def compile_metadata_loader(schema: MetadataSchema) -> Callable[[dict[str, Any]], dict[str, Any] | None] | None:
     """A lean `schema.load` for a plain dict that answers only for valid metadata (None:
     invalid or unsure, let the schema decide and word the errors), or None if the schema has
-    hooks other than `_extras_are_json` or keeps unknown keys otherwise. The declared fields
-    go through a specialised loader; every other key through the check `_extras_are_json`
+    hooks other than `MetadataSchema._extras_are_json` (the very function: an override of the
+    same name does not count) or keeps unknown keys otherwise. The declared fields go through
+    a specialised loader; every other key through `_key_error`, the check `_extras_are_json`
     makes, and is kept as given, as INCLUDE keeps it (tests/unit/test_events_specialise.py)."""
     hooks = [(kind, hook[0]) for kind, hooks in schema._hooks.items() for hook in hooks]
     known = specialise_fields(schema)
-    if known is None or hooks != [("validates_schema", "_extras_are_json")] or schema.unknown != INCLUDE:
+    if (
+        known is None
+        or hooks != [("validates_schema", "_extras_are_json")]
+        or type(schema)._extras_are_json is not MetadataSchema._extras_are_json
+        or schema.unknown != INCLUDE
+    ):
         return None
     declared = frozenset(schema.fields)
 
@@ -78,11 +96,7 @@ def compile_metadata_loader(schema: MetadataSchema) -> Callable[[dict[str, Any]]
         for key, value in metadata.items():
             if key in declared:
                 continue
-            if type(key) is not str or "\x00" in key:
-                return None
-            try:
-                check_json_value(value, depth=1)
-            except ValidationError:
+            if type(key) is not str or _key_error(key, value, declared) is not None:
                 return None
             loaded[key] = value
         return loaded
