@@ -194,8 +194,16 @@ def test_a_metadata_schema_with_another_hook_gets_no_lean_loader() -> None:
             if "colour" in data:
                 raise ValidationError("no colour")
 
+    class Overriding(MetadataSchema):
+        @validates_schema
+        def _extras_are_json(self, data: dict[str, Any], **kwargs: Any) -> None:  # same name, other rule
+            if "colour" in data:
+                raise ValidationError("no colour")
+
     assert compile_metadata_loader(Stricter()) is None
+    assert compile_metadata_loader(Overriding()) is None
     assert compile_metadata_loader(MetadataSchema(unknown="raise")) is None
+    assert compile_metadata_loader(MetadataSchema()) is not None
 
 
 def test_orjson_writes_every_sentinel_as_canonical_json() -> None:
