@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
-from hashlib import sha256
-from json.encoder import encode_basestring as quote  # type: ignore[attr-defined]
 from typing import Any
 
 from .batch import PreparedEvent, reference_errors, version_matches
+from .chaining import chain_rows
 from .clock import Clock
 from .envelope import GENESIS_HASH, AppendResult, ExpectedVersion, RecordedEvent
 from .errors import ConcurrencyError, DuplicateEventError, EventLogError, EventValidationError
@@ -124,38 +123,19 @@ def _write(
     head = conn.execute("SELECT position, hash, recorded_at FROM events ORDER BY position DESC LIMIT 1").fetchone()
     position, prev_hash, last_recorded = head if head else (0, GENESIS_HASH, "")
     recorded_at = max(format_instant(clock.now()), last_recorded)
-    # `chain_hash` spelled out for this batch: the stream and recorded_at are quoted once;
-    # ids (canonical UUIDs), stored occurred_at values and hex hashes need no escaping
-    # (tests/integration/test_store_fast_append.py checks the result against chain_hash).
-    quoted_prev, quoted_stream, quoted_recorded = quote(prev_hash), quote(stream), quote(recorded_at)
-    quoted_types: dict[str, str] = {}
-    rows, recorded = [], []
-    for i, _, t, sv, o, o_sort, data, metadata, data_json, meta_json, _ in prepared:
-        position += 1
-        version += 1
-        qt = quoted_types.get(t) or quoted_types.setdefault(t, quote(t))
-        document = (
-            f'[{quoted_prev},{position},"{i}",{quoted_stream},{version},{qt},{sv},"{o}",{quoted_recorded},'
-            f"{data_json},{meta_json}]"
-        )
-        digest = sha256(document.encode()).hexdigest()
-        rows.append(
-            (position, i, stream, version, t, sv, o, o_sort, recorded_at, data_json, meta_json, prev_hash, digest)
-        )
-        # tuple.__new__: RecordedEvent's own __new__ is Python code, at a cost per event
-        recorded.append(
-            new_tuple(
-                RecordedEvent,
-                (position, i, stream, version, t, sv, o, recorded_at, data, metadata, prev_hash, digest),
-            )
-        )
-        prev_hash, quoted_prev = digest, f'"{digest}"'
+    rows = chain_rows(prepared, stream, position, version, prev_hash, recorded_at)
     conn.executemany(
         "INSERT INTO events (position, id, stream, version, type, schema_version, occurred_at, occurred_sort,"
         " recorded_at, data, metadata, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
         rows,
     )
-    return recorded
+    # tuple.__new__: RecordedEvent's own __new__ is Python code, at a cost per event
+    return [
+        new_tuple(
+            RecordedEvent, (r[0], r[1], stream, r[3], r[4], r[5], r[6], recorded_at, p.data, p.metadata, r[11], r[12])
+        )
+        for r, p in zip(rows, prepared, strict=True)
+    ]
 
 
 class RecordedIdError(EventLogError):
