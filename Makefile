@@ -7,7 +7,7 @@ PORT ?= 8000
 
 .PHONY: install install-dev demo serve test lint bench clean
 
-$(BIN)/.installed: setup.cfg pyproject.toml
+$(BIN)/.installed: setup.cfg pyproject.toml setup.py events/_chain.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e .
