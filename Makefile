@@ -45,3 +45,4 @@ bench: install-dev  ## log throughput, projection rebuild, and the side-by-side 
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis policy-timeline-demo.db policy-timeline-demo.db-*
+	rm -rf build events/_chain.*.so

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from .batch import PreparedEvent, reference_errors, version_matches
-from .chaining import chain_rows
+from .chaining import Row, chain_rows
 from .clock import Clock
 from .envelope import GENESIS_HASH, AppendResult, ExpectedVersion, RecordedEvent
 from .errors import ConcurrencyError, DuplicateEventError, EventLogError, EventValidationError
+from .jsonfast import loads
 from .timefmt import format_instant
 
 COLUMNS = (
@@ -18,6 +20,7 @@ COLUMNS = (
 )
 new_tuple = tuple.__new__
 SQL_CHUNK = 500
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 Decode = Callable[[Any], RecordedEvent]
 
@@ -56,12 +59,12 @@ def append_prepared(
             return AppendResult(originals, created=False)
         raise
     try:
-        recorded = _write(conn, stream, actual, prepared, clock)
+        rows = _write(conn, stream, actual, prepared, clock)
     except sqlite3.IntegrityError as e:
         if ids_looked_up or not any(p.client_id for p in prepared):
             raise
         raise RecordedIdError("an id of the batch is in the log already") from e
-    return AppendResult(recorded, created=True)
+    return AppendResult(partial(records_of, rows, prepared), created=True)
 
 
 def _recorded_before(
@@ -119,7 +122,7 @@ def _check_references(conn: sqlite3.Connection, prepared: list[PreparedEvent]) -
 
 def _write(
     conn: sqlite3.Connection, stream: str, version: int, prepared: list[PreparedEvent], clock: Clock
-) -> list[RecordedEvent]:
+) -> list[Row]:
     head = conn.execute("SELECT position, hash, recorded_at FROM events ORDER BY position DESC LIMIT 1").fetchone()
     position, prev_hash, last_recorded = head if head else (0, GENESIS_HASH, "")
     recorded_at = max(format_instant(clock.now()), last_recorded)
@@ -129,14 +132,59 @@ def _write(
         " recorded_at, data, metadata, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
         rows,
     )
-    # tuple.__new__: RecordedEvent's own __new__ is Python code, at a cost per event
-    return [
-        new_tuple(
-            RecordedEvent, (r[0], r[1], stream, r[3], r[4], r[5], r[6], recorded_at, p.data, p.metadata, r[11], r[12])
+    return rows
+
+
+def records_of(rows: list[Row], prepared: list[PreparedEvent]) -> list[RecordedEvent]:
+    """The RecordedEvents of a written batch. Prepared events of a batch share their
+    metadata object when the caller's events did (a batch usually cites one source); each
+    record gets one of its own, a copy for all but the first."""
+    copiers: dict[int, Callable[[], Any]] = {}
+    records = []
+    for (position, i, stream, version, t, sv, o, _, recorded_at, _, meta_json, prev, digest), p in zip(
+        rows, prepared, strict=True
+    ):
+        metadata = p.metadata
+        copy = copiers.get(id(metadata))
+        if copy is None:
+            copiers[id(metadata)] = _copier(metadata) or partial(loads, meta_json)
+        else:
+            metadata = copy()
+        # tuple.__new__: RecordedEvent's own __new__ is Python code, at a cost per event
+        records.append(
+            new_tuple(
+                RecordedEvent, (position, i, stream, version, t, sv, o, recorded_at, p.data, metadata, prev, digest)
+            )
         )
-        for r, p in zip(rows, prepared, strict=True)
-    ]
+    return records
 
 
 class RecordedIdError(EventLogError):
     """The insert met an id already in the log (internal: the append redoes it, looking ids up first)."""
+
+
+def _copier(value: Any) -> Callable[[], Any] | None:
+    """A function returning fresh deep copies of a tree of exact dicts, lists and immutable
+    JSON scalars (cheaper than parsing its JSON again), or None if `value` is not one."""
+    kind = type(value)
+    if kind is not dict and kind is not list:
+        return None
+    nested = []
+    for key, item in value.items() if kind is dict else enumerate(value):
+        if type(item) is dict or type(item) is list:
+            copier = _copier(item)
+            if copier is None:
+                return None
+            nested.append((key, copier))
+        elif type(item) not in _SCALARS:
+            return None
+    if not nested:
+        return value.copy  # type: ignore[no-any-return]
+
+    def copy() -> Any:
+        out = value.copy()
+        for key, copier in nested:
+            out[key] = copier()
+        return out
+
+    return copy

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from functools import partial
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from .catalogue import Catalogue
 from .envelope import CANONICAL_UUID, ExpectedVersion, NewEvent, canonical_json, new_event_id, normalize_event_id
 from .errors import EventValidationError
-from .jsonfast import loads
 from .specialise import DUMPS_OPTIONS, dumps
 from .timefmt import normalize_occurred_at, occurred_sort_key
 
@@ -17,7 +15,6 @@ MAX_BATCH = 10_000
 OCCURRED_CACHE_SIZE = 4096
 _occurred_cache: dict[str, tuple[str, str]] = {}  # occurred_at as given → (as stored, sort key)
 _UNSEEN: Any = object()
-_SCALARS = frozenset({str, int, float, bool, type(None)})
 new_tuple = tuple.__new__
 
 
@@ -92,12 +89,12 @@ def prepare_fast(catalogue: Catalogue, events: Sequence[Any]) -> list[PreparedEv
     `prepare_full`, which words the errors. What it returns is what the full pass returns
     (tests/unit/test_events_batch_fast.py): the same checks, through `FastPlan` loaders that
     accept exactly what the schemas accept, and metadata through `validate_metadata` itself,
-    once per distinct metadata object of the batch (a batch usually shares one)."""
+    once per distinct metadata object of the batch (a batch usually shares one): events that
+    shared one share its validated copy (the appended records get copies of their own)."""
     plans, canonical_id, occurred_cache = catalogue.fast_plans, CANONICAL_UUID.fullmatch, _occurred_cache
     prepared: list[PreparedEvent] = []
-    ids: set[str] = set()
-    last_metadata, metadata_json = _UNSEEN, "{}"
-    copy_metadata: Callable[[], Any] = dict  # replaced at the first event (no metadata is _UNSEEN)
+    ids: list[str] = []
+    last_metadata, metadata_obj, metadata_json = _UNSEEN, None, "{}"
     for event in events:
         if type(event) is not NewEvent:
             return None
@@ -110,31 +107,26 @@ def prepare_fast(catalogue: Catalogue, events: Sequence[Any]) -> list[PreparedEv
             return None
         occurred = occurred_cache.get(when) if type(when) is str else None
         plan = plans.get(event_type) if type(event_type) is str else None
-        version = event.schema_version
         if occurred is None:
             occurred = _occurred(when)
-        if occurred is None or plan is None or event_id in ids or type(data) is not dict:
+        if occurred is None or plan is None or type(data) is not dict:
             return None
-        if not (version is None or (type(version) is int and version == plan.version)):
+        plan_version, load, encode, refs = plan
+        version = event.schema_version
+        if not (version is None or (type(version) is int and version == plan_version)):
             return None
-        loaded = plan.load(data)
+        loaded = load(data)
         if loaded is None:
             return None
         metadata = event.metadata
-        if metadata is last_metadata:  # each event still gets a metadata object of its own
-            metadata_obj = copy_metadata()
-        elif metadata is None or type(metadata) is dict:
+        if metadata is not last_metadata:
+            if metadata is not None and type(metadata) is not dict:
+                return None
             try:
                 metadata_obj, metadata_json = catalogue.validate_metadata(metadata, "metadata")
             except EventValidationError:
                 return None
-            last_metadata, copy_metadata = metadata, _copier(metadata_obj) or partial(loads, metadata_json)
-        else:
-            return None
-        refs = plan.references
-        references = tuple((f, loaded[f]) for f in refs if isinstance(loaded.get(f), str)) if refs else ()
-        ids.add(event_id)
-        encode = plan.encode
+            last_metadata = metadata
         if encode is not None:
             data_json = encode(loaded)
         else:
@@ -142,40 +134,17 @@ def prepare_fast(catalogue: Catalogue, events: Sequence[Any]) -> list[PreparedEv
                 data_json = dumps(loaded, option=DUMPS_OPTIONS).decode()  # type: ignore[misc]
             except TypeError:  # not a payload of a specialised loader after all: the full pass decides
                 return None
+        references = tuple((f, loaded[f]) for f in refs if isinstance(loaded.get(f), str)) if refs else ()
+        ids.append(event_id)
         prepared.append(  # tuple.__new__: a NamedTuple's own __new__ is Python code, at a cost per event
             new_tuple(PreparedEvent, (
-                event_id, client_id, event_type, plan.version, *occurred, loaded, metadata_obj, data_json,
-                metadata_json, references,
+                event_id, client_id, event_type, plan_version, occurred[0], occurred[1], loaded, metadata_obj,
+                data_json, metadata_json, references,
             ))
         )  # fmt: skip
-    return prepared
-
-
-def _copier(value: Any) -> Callable[[], Any] | None:
-    """A function returning fresh deep copies of a tree of exact dicts, lists and immutable
-    JSON scalars (cheaper than parsing its JSON again), or None if `value` is not one."""
-    kind = type(value)
-    if kind is not dict and kind is not list:
+    if len(set(ids)) != len(ids):  # an id twice: the full pass words it
         return None
-    nested = []
-    for key, item in value.items() if kind is dict else enumerate(value):
-        if type(item) is dict or type(item) is list:
-            copier = _copier(item)
-            if copier is None:
-                return None
-            nested.append((key, copier))
-        elif type(item) not in _SCALARS:
-            return None
-    if not nested:
-        return value.copy  # type: ignore[no-any-return]
-
-    def copy() -> Any:
-        out = value.copy()
-        for key, copier in nested:
-            out[key] = copier()
-        return out
-
-    return copy
+    return prepared
 
 
 def _occurred(when: object) -> tuple[str, str] | None:

@@ -64,3 +64,40 @@ def test_every_recorded_hash_is_chain_hash_of_the_stored_canonical_json(
         prev = e.hash
     assert store.verify().ok
     assert store.digest().hash not in (GENESIS_HASH, None)
+
+
+def containers(tree: Any) -> list[Any]:
+    """Every dict and list in a JSON tree."""
+    if isinstance(tree, dict):
+        return [tree, *(node for value in tree.values() for node in containers(value))]
+    if isinstance(tree, list):
+        return [tree, *(node for value in tree for node in containers(value))]
+    return []
+
+
+def test_each_appended_record_has_metadata_of_its_own_and_is_what_the_log_holds(
+    open_store: Callable[..., SQLiteEventStore],
+) -> None:
+    store = open_store()
+    shared_list = {"tags": ["a", {"b": [1]}]}
+    events = batch(4, first=1, metadata=SOURCE) + [event("PurchaseOrdered", id=new_id(40), metadata=shared_list)] * 1
+    events.append(event("PurchaseOrdered", id=new_id(41), metadata=shared_list))
+    result = store.append("policy:CN-1", events)
+    records = result.events
+    assert records is result.events  # built once, at the first read
+    assert records == list(store.read_stream("policy:CN-1"))
+    nodes = [id(node) for r in records for node in containers(r.metadata)]
+    assert len(nodes) == len(set(nodes)), "two records share a metadata dict or list"
+    assert all(r.metadata is not SOURCE and r.metadata is not shared_list for r in records)
+    records[0].metadata["source"]["title"] = "changed"
+    assert records[1].metadata == SOURCE
+
+
+def test_an_append_result_compares_by_its_records(open_store: Callable[..., SQLiteEventStore]) -> None:
+    store = open_store()
+    events = batch(2, first=1, metadata=SOURCE)
+    first = store.append("s-1", events)
+    again = store.append("s-1", events)  # a retry: the original records, read back
+    assert (first.created, again.created) == (True, False)
+    assert first == type(first)(again.events, created=True) and first != again
+    assert "created=True" in repr(first)
