@@ -7,7 +7,7 @@ PORT ?= 8000
 
 .PHONY: install install-dev demo serve test lint bench clean
 
-$(BIN)/.installed: setup.cfg pyproject.toml setup.py events/_chain.c
+$(BIN)/.installed: setup.cfg pyproject.toml setup.py events/_chain.c events/_prepare.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e .
@@ -45,4 +45,4 @@ bench: install-dev  ## log throughput, projection rebuild, and the side-by-side 
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis policy-timeline-demo.db policy-timeline-demo.db-*
-	rm -rf build events/_chain.*.so
+	rm -rf build events/_chain.*.so events/_prepare.*.so

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from .catalogue import Catalogue
@@ -82,7 +82,7 @@ def prepare_full(catalogue: Catalogue, events: Sequence[Any]) -> list[PreparedEv
     return prepared
 
 
-def prepare_fast(catalogue: Catalogue, events: Sequence[Any]) -> list[PreparedEvent] | None:
+def prepare_fast_py(catalogue: Catalogue, events: Sequence[Any]) -> list[PreparedEvent] | None:
     """The batch prepared in one lean pass, or None at the first event the pass is not sure
     of (invalid, or valid in a way it leaves to the full pass: an old schema version, a
     non-canonical id, a type without a fast plan), so that `prepare_batch` runs
@@ -90,7 +90,13 @@ def prepare_fast(catalogue: Catalogue, events: Sequence[Any]) -> list[PreparedEv
     (tests/unit/test_events_batch_fast.py): the same checks, through `FastPlan` loaders that
     accept exactly what the schemas accept, and metadata through `validate_metadata` itself,
     once per distinct metadata object of the batch (a batch usually shares one): events that
-    shared one share its validated copy (the appended records get copies of their own)."""
+    shared one share its validated copy (the appended records get copies of their own).
+
+    Written twice: here, and in C (`events/_prepare.c`, built by setup.py where a compiler is
+    at hand; `prepare_fast` is the C loop there). Both give the same outcome for every input
+    (tests/unit/test_events_prepare_c.py): the same events, passing through the same objects,
+    the same None, or the same exception (what a loader, `_occurred`, `validate_metadata` or
+    an encoder raises propagates, but EventValidationError and `dumps`'s TypeError mean None)."""
     plans, canonical_id, occurred_cache = catalogue.fast_plans, CANONICAL_UUID.fullmatch, _occurred_cache
     prepared: list[PreparedEvent] = []
     ids: list[str] = []
@@ -159,6 +165,21 @@ def _occurred(when: object) -> tuple[str, str] | None:
         _occurred_cache.clear()
     pair = _occurred_cache[when] = (stored, occurred_sort_key(stored))
     return pair
+
+
+try:
+    from . import _prepare  # type: ignore[attr-defined]
+except ImportError:  # not built here: no compiler at install time
+    prepare_fast_c: Callable[[Catalogue, Sequence[Any]], list[PreparedEvent] | None] | None = None
+else:  # the C loop holds these objects, not the names: _occurred refills the cache in place
+    _prepare.configure(
+        NewEvent, PreparedEvent, new_event_id, _occurred, _occurred_cache, EventValidationError, dumps, DUMPS_OPTIONS,
+        _UNSEEN,
+    )  # fmt: skip
+    prepare_fast_c = _prepare.prepare_fast
+
+#: the C loop where it is built, else the Python one
+prepare_fast = prepare_fast_c or prepare_fast_py
 
 
 def check_expected_version(expected: object) -> None:

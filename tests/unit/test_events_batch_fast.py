@@ -1,11 +1,13 @@
-"""The append path's fast pass prepares a batch exactly as the full pass does, or leaves it
-to the full pass; and a batch's chain hashes are `chain_hash` of what it stores."""
+"""The append path's fast pass (its C loop and its Python loop alike) prepares a batch exactly
+as the full pass does, or leaves it to the full pass; and a batch's chain hashes are
+`chain_hash` of what it stores."""
 
 from __future__ import annotations
 
 import copy
 import math
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -14,11 +16,24 @@ from fixtures.sample_events import SOURCE, batch, event
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import events.batch as batch_module
 from events import Catalogue, EventValidationError, NewEvent
-from events.batch import PreparedEvent, prepare_batch, prepare_fast, prepare_full
+from events.batch import PreparedEvent, prepare_batch, prepare_fast_c, prepare_fast_py, prepare_full
 from events.envelope import canonical_json
 
 CATALOGUE = Catalogue()
+#: both fast passes: the C loop (events._prepare) where it is built, and the Python one
+FAST_PASSES = [
+    pytest.param(
+        prepare_fast_c,
+        id="c",
+        marks=pytest.mark.skipif(
+            prepare_fast_c is None, reason="events._prepare not built (no compiler at install time)"
+        ),
+    ),
+    pytest.param(prepare_fast_py, id="py"),
+]
+FastPass = Callable[[Catalogue, Any], list[PreparedEvent] | None]
 
 
 IDS = mostly(
@@ -86,9 +101,12 @@ def same(fast: PreparedEvent, full: PreparedEvent) -> bool:
     )
 
 
+@pytest.mark.parametrize("prepare_fast", FAST_PASSES)
 @settings(max_examples=1000, deadline=None)
 @given(batches())
-def test_the_fast_pass_prepares_what_the_full_pass_does_or_leaves_the_batch_to_it(events: list[Any]) -> None:
+def test_the_fast_pass_prepares_what_the_full_pass_does_or_leaves_the_batch_to_it(
+    prepare_fast: FastPass, events: list[Any]
+) -> None:
     before = copy.deepcopy(events)
     fast = prepare_fast(CATALOGUE, events)
     full = full_pass(events)
@@ -101,7 +119,8 @@ def test_the_fast_pass_prepares_what_the_full_pass_does_or_leaves_the_batch_to_i
     assert events == before  # neither pass touches the caller's events
 
 
-def test_the_fast_pass_takes_valid_batches_of_every_builtin_type() -> None:
+@pytest.mark.parametrize("prepare_fast", FAST_PASSES)
+def test_the_fast_pass_takes_valid_batches_of_every_builtin_type(prepare_fast: FastPass) -> None:
     retraction = event("EventRetracted", id=str(uuid.uuid4()), event_id=str(uuid.uuid4()), reason="x")
     events = batch(12, first=1, metadata=SOURCE) + [retraction]
     fast = prepare_fast(CATALOGUE, events)
@@ -109,7 +128,11 @@ def test_the_fast_pass_takes_valid_batches_of_every_builtin_type() -> None:
     assert fast == prepare_full(CATALOGUE, events)
 
 
-def test_events_sharing_metadata_share_one_validated_copy_never_the_callers() -> None:
+@pytest.mark.parametrize("prepare_fast", FAST_PASSES)
+def test_events_sharing_metadata_share_one_validated_copy_never_the_callers(
+    prepare_fast: FastPass, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(batch_module, "prepare_fast", prepare_fast)
     prepared = prepare_batch(CATALOGUE, batch(3, first=1, metadata=SOURCE))
     assert prepared[0].metadata == prepared[1].metadata == SOURCE
     assert prepared[0].metadata is prepared[1].metadata is prepared[2].metadata
@@ -117,6 +140,7 @@ def test_events_sharing_metadata_share_one_validated_copy_never_the_callers() ->
     assert len({id(p.data) for p in prepared}) == 3
 
 
+@pytest.mark.parametrize("prepare_fast", FAST_PASSES)
 @pytest.mark.parametrize(
     ("change", "path"),
     [
@@ -127,7 +151,10 @@ def test_events_sharing_metadata_share_one_validated_copy_never_the_callers() ->
         ({"metadata": {"source": {"title": "t", "url": "ftp://x"}}}, "events.1.metadata.source.url"),
     ],
 )
-def test_errors_keep_their_paths_and_messages_when_the_fast_pass_gives_up(change: dict[str, Any], path: str) -> None:
+def test_errors_keep_their_paths_and_messages_when_the_fast_pass_gives_up(
+    prepare_fast: FastPass, monkeypatch: pytest.MonkeyPatch, change: dict[str, Any], path: str
+) -> None:
+    monkeypatch.setattr(batch_module, "prepare_fast", prepare_fast)
     good = event(metadata=SOURCE)
     bad = NewEvent(**{**{f: getattr(good, f) for f in ("type", "data", "occurred_at", "id", "metadata")}, **change})
     with pytest.raises(EventValidationError) as raised:
