@@ -243,9 +243,9 @@ chain_one(Call *c, PyObject *event, Py_ssize_t index, long long position, long l
     Piece sv_piece;
     int failed;
 
-    if (!PyTuple_Check(event) || PyTuple_GET_SIZE(event) < 10) {
+    if (!PyTuple_Check(event) || PyTuple_GET_SIZE(event) != 11) {
         PyErr_Format(PyExc_TypeError,
-                     "chain_rows: prepared[%zd] must be a PreparedEvent (a tuple of at least 10 fields), not %.100s",
+                     "chain_rows: prepared[%zd] must be a PreparedEvent (a tuple of 11 fields), not %.100s",
                      index, Py_TYPE(event)->tp_name);
         return -1;
     }
@@ -262,15 +262,17 @@ chain_one(Call *c, PyObject *event, Py_ssize_t index, long long position, long l
         || check_str(meta, "metadata_json", index) < 0) {
         return -1;
     }
-    if (quote_type(c, type) < 0 || (id_s = PyUnicode_AsUTF8AndSize(id, &id_len)) == NULL
+    /* as Python: quote the type, format the document (schema_version's __format__ may run
+     * Python code and raise), then encode it (a lone surrogate raises last) */
+    if (quote_type(c, type) < 0 || schema_version_text(sv, &sv_fast, &sv_formatted) < 0) {
+        return -1;
+    }
+    if ((id_s = PyUnicode_AsUTF8AndSize(id, &id_len)) == NULL
         || (occurred_s = PyUnicode_AsUTF8AndSize(occurred, &occurred_len)) == NULL
         || (data_s = PyUnicode_AsUTF8AndSize(data, &data_len)) == NULL
         || (meta_s = PyUnicode_AsUTF8AndSize(meta, &meta_len)) == NULL
-        || schema_version_text(sv, &sv_fast, &sv_formatted) < 0) {
-        return -1;
-    }
-    if (sv_formatted != NULL && (sv_s = PyUnicode_AsUTF8AndSize(sv_formatted, &sv_len)) == NULL) {
-        Py_DECREF(sv_formatted);
+        || (sv_formatted != NULL && (sv_s = PyUnicode_AsUTF8AndSize(sv_formatted, &sv_len)) == NULL)) {
+        Py_XDECREF(sv_formatted);
         return -1;
     }
     sv_piece = sv_formatted != NULL ? (Piece){sv_s, sv_len} : int_piece(sv_digits, sv_fast);

@@ -425,6 +425,9 @@ append_prepared(Call *c, Event *e)
     for (int k = 0; k < PREPARED_LEN; k++) {
         PyTuple_SET_ITEM(prepared, k, Py_NewRef(items[k]));
     }
+#if PY_VERSION_HEX >= 0x030E0000
+    ((PyTupleObject *)prepared)->ob_hash = -1; /* 3.14 caches a tuple's hash; tuple_subtype_new resets it */
+#endif
     if (!PyObject_GC_IsTracked(prepared)) { /* PyType_GenericAlloc tracks it already */
         PyObject_GC_Track(prepared);
     }

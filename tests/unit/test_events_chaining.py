@@ -168,7 +168,8 @@ GOOD = (GENESIS_HASH, RECORDED_AT)
         (None, "s", 0, 0, *GOOD, "prepared must be a list, not NoneType"),
         ([event(), {"id": "x"}], "s", 0, 0, *GOOD, r"prepared\[1\] must be a PreparedEvent .*not dict"),
         ([list(event())], "s", 0, 0, *GOOD, r"prepared\[0\] must be a PreparedEvent .*not list"),
-        ([tuple(event())[:9]], "s", 0, 0, *GOOD, r"prepared\[0\] must be a PreparedEvent \(a tuple of at least 10"),
+        ([tuple(event())[:9]], "s", 0, 0, *GOOD, r"prepared\[0\] must be a PreparedEvent \(a tuple of 11 fields"),
+        ([(*event(), None)], "s", 0, 0, *GOOD, r"prepared\[0\] must be a PreparedEvent \(a tuple of 11 fields"),
         ([event(id=None)], "s", 0, 0, *GOOD, r"prepared\[0\]\.id must be str, not NoneType"),
         ([event(), event(type=5)], "s", 0, 0, *GOOD, r"prepared\[1\]\.type must be str, not int"),
         ([event(schema_version="1")], "s", 0, 0, *GOOD, r"prepared\[0\]\.schema_version must be int, not str"),
@@ -305,3 +306,16 @@ def test_repeated_calls_keep_no_memory_and_no_references() -> None:
     del errors, error_args
     gc.collect()
     assert [sys.getrefcount(x) for x in held] == refcounts
+
+
+class FailingFormat(int):
+    def __format__(self, spec: str) -> str:
+        raise KeyError("format")
+
+
+def test_the_document_is_formatted_before_it_is_encoded_as_in_python() -> None:
+    """A schema_version whose formatting fails wins over a text that cannot be encoded."""
+    batch = [event(schema_version=FailingFormat(1), data_json='"\ud800"')]
+    for loop in (chain_rows_py, chain_rows_c):
+        with pytest.raises(KeyError, match="format"):
+            loop(batch, "s", 0, 0, *GOOD)
