@@ -138,18 +138,17 @@ def _write(
 def records_of(rows: list[Row], prepared: list[PreparedEvent]) -> list[RecordedEvent]:
     """The RecordedEvents of a written batch. Prepared events of a batch share their
     metadata object when the caller's events did (a batch usually cites one source); each
-    record gets one of its own, a copy for all but the first."""
+    record gets a copy of its own, so records never share a dict with each other, with the
+    prepared events, or with the records of another build."""
     copiers: dict[int, Callable[[], Any]] = {}
     records = []
     for (position, i, stream, version, t, sv, o, _, recorded_at, _, meta_json, prev, digest), p in zip(
         rows, prepared, strict=True
     ):
-        metadata = p.metadata
-        copy = copiers.get(id(metadata))
+        copy = copiers.get(id(p.metadata))
         if copy is None:
-            copiers[id(metadata)] = _copier(metadata) or partial(loads, meta_json)
-        else:
-            metadata = copy()
+            copy = copiers[id(p.metadata)] = _copier(p.metadata) or partial(loads, meta_json)
+        metadata = copy()
         # tuple.__new__: RecordedEvent's own __new__ is Python code, at a cost per event
         records.append(
             new_tuple(

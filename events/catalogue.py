@@ -284,7 +284,9 @@ class Catalogue:
             self._metadata_cache.clear()
         if key is not None:
             self._metadata_cache[key] = text
-        return loaded, text
+        # parsed back, as on a hit: the loaders keep extra keys' values as given, and a
+        # caller's own list or dict must not end up inside (and change) a recorded event
+        return loads(text), text
 
     def reference_fields(self, type_name: str, data: dict[str, Any]) -> list[tuple[str, str]]:
         """(field, event id) for each event a loaded payload of the current version refers to;

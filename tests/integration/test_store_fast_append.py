@@ -3,6 +3,8 @@ batch) stores and hashes exactly what the full pass and `chain_hash` would."""
 
 from __future__ import annotations
 
+import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -91,6 +93,50 @@ def test_each_appended_record_has_metadata_of_its_own_and_is_what_the_log_holds(
     assert all(r.metadata is not SOURCE and r.metadata is not shared_list for r in records)
     records[0].metadata["source"]["title"] = "changed"
     assert records[1].metadata == SOURCE
+
+
+def test_records_share_no_dict_or_list_with_the_callers_metadata(open_store: Callable[..., SQLiteEventStore]) -> None:
+    store = open_store()
+    extras = {"tags": ["a", {"b": [1]}], "note": {"k": "v"}}
+    metadata = {**SOURCE, **extras}
+    result = store.append("policy:CN-1", batch(3, first=1, metadata=metadata))
+    metadata["tags"].append("added after the append")  # before the records are built
+    records = result.events
+    as_appended = {**SOURCE, "tags": ["a", {"b": [1]}], "note": {"k": "v"}}
+    assert [r.metadata for r in records] == [as_appended] * 3
+    records[0].metadata["tags"][1]["b"].append(2)
+    records[0].metadata["note"]["k"] = "changed"
+    assert metadata["tags"][1] == {"b": [1]} and metadata["note"] == {"k": "v"}
+    assert [r.metadata for r in records[1:]] == [as_appended] * 2
+    assert [r.metadata for r in store.read_stream("policy:CN-1")] == [as_appended] * 3
+
+
+def test_threads_reading_an_append_result_at_once_get_one_list(open_store: Callable[..., SQLiteEventStore]) -> None:
+    store = open_store()
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads switch inside the build, as they may under load
+    try:
+        _read_at_once(store)
+    finally:
+        sys.setswitchinterval(interval)
+
+
+def _read_at_once(store: SQLiteEventStore) -> None:
+    for n in range(20):
+        result = store.append(f"s-{n}", batch(50, first=1 + 50 * n, metadata=SOURCE))
+        barrier = threading.Barrier(6)
+        seen: list[int] = []
+
+        def read(result: Any = result, barrier: threading.Barrier = barrier, seen: list[int] = seen) -> None:
+            barrier.wait()
+            seen.append(id(result.events))
+
+        threads = [threading.Thread(target=read) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(set(seen)) == 1
 
 
 def test_an_append_result_compares_by_its_records(open_store: Callable[..., SQLiteEventStore]) -> None:
