@@ -171,7 +171,8 @@ try:
     from . import _prepare  # type: ignore[attr-defined]
 except ImportError:  # not built here: no compiler at install time
     prepare_fast_c: Callable[[Catalogue, Sequence[Any]], list[PreparedEvent] | None] | None = None
-else:  # the C loop holds these objects, not the names: _occurred refills the cache in place
+else:  # the C loop holds these objects, not the names (_occurred refills the cache in place):
+    # code that rebinds one of these names, a test's monkeypatch say, must configure() again
     _prepare.configure(
         NewEvent, PreparedEvent, new_event_id, _occurred, _occurred_cache, EventValidationError, dumps, DUMPS_OPTIONS,
         _UNSEEN,
